@@ -1,0 +1,148 @@
+//! The directory listing page of CPython's `list_directory`.
+
+use crate::path::{percent_decode, python_fs_bytes, quote};
+
+/// One directory entry as the shell saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingEntry {
+    /// The name as the file system gives it (bytes: need not be UTF-8).
+    pub name: Vec<u8>,
+    /// Whether it is a directory, following symbolic links
+    /// (`os.path.isdir`): such names get a `/` in the link and the text.
+    pub is_dir: bool,
+    /// Whether the entry itself is a symbolic link: its text gets `@`.
+    pub is_symlink: bool,
+}
+
+/// The `Content-Type` of a listing (note the space, unlike error pages).
+pub const LISTING_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+
+/// The HTML body CPython's `list_directory` produces for `target` (the
+/// request path, query included, as CPython titles it) and `entries`, in
+/// any order: they are sorted here by lower-cased name.
+pub fn list_directory(target: &str, mut entries: Vec<ListingEntry>) -> Vec<u8> {
+    entries.sort_by_cached_key(|e| sort_key(&e.name));
+    let display = html_escape(&python_fs_bytes(percent_decode(target)));
+    let mut title = b"Directory listing for ".to_vec();
+    title.extend_from_slice(&display);
+
+    let mut out = Vec::with_capacity(256 + entries.len() * 64);
+    out.extend_from_slice(b"<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>");
+    out.extend_from_slice(&title);
+    out.extend_from_slice(b"</title>\n</head>\n<body>\n<h1>");
+    out.extend_from_slice(&title);
+    out.extend_from_slice(b"</h1>\n<hr>\n<ul>\n");
+    for e in &entries {
+        let mut link = e.name.clone();
+        let mut text = e.name.clone();
+        if e.is_dir {
+            link.push(b'/');
+            text.push(b'/');
+        }
+        if e.is_symlink {
+            // A link to a directory shows `@` but links with `/`.
+            text = e.name.clone();
+            text.push(b'@');
+        }
+        out.extend_from_slice(b"<li><a href=\"");
+        out.extend_from_slice(quote(&link).as_bytes());
+        out.extend_from_slice(b"\">");
+        out.extend_from_slice(&html_escape(&text));
+        out.extend_from_slice(b"</a></li>\n");
+    }
+    out.extend_from_slice(b"</ul>\n<hr>\n</body>\n</html>\n");
+    out
+}
+
+/// The key of `list.sort(key=lambda a: a.lower())` for a name decoded as
+/// Python decodes file names (UTF-8, undecodable bytes as U+DC80..U+DCFF).
+fn sort_key(name: &[u8]) -> Vec<char> {
+    let mut key = Vec::with_capacity(name.len());
+    let mut rest = name;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                key.extend(s.chars().flat_map(char::to_lowercase));
+                break;
+            }
+            Err(e) => {
+                let good = e.valid_up_to();
+                let s = std::str::from_utf8(&rest[..good]).unwrap_or("");
+                key.extend(s.chars().flat_map(char::to_lowercase));
+                // A lone surrogate is not a `char`; the private-use plane
+                // just above sorts the same way relative to these names.
+                key.push(char::from_u32(0xF0000 + u32::from(rest[good])).unwrap_or('\u{fffd}'));
+                rest = &rest[good + 1..];
+            }
+        }
+    }
+    key
+}
+
+/// `html.escape(s, quote=False)` over bytes: `&`, `<`, `>`.
+pub fn html_escape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for &b in s {
+        match b {
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, is_dir: bool, is_symlink: bool) -> ListingEntry {
+        ListingEntry { name: name.as_bytes().to_vec(), is_dir, is_symlink }
+    }
+
+    #[test]
+    fn matches_cpython_listing() {
+        // Captured from python3 -m http.server for the same tree.
+        let body = list_directory(
+            "/",
+            vec![
+                entry("sub", true, false),
+                entry("we ird&<>.txt", false, false),
+                entry("a.txt", false, false),
+                entry("link", false, true),
+                entry("dir2", true, false),
+            ],
+        );
+        let want = "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+<title>Directory listing for /</title>\n</head>\n<body>\n<h1>Directory listing for /</h1>\n\
+<hr>\n<ul>\n<li><a href=\"a.txt\">a.txt</a></li>\n<li><a href=\"dir2/\">dir2/</a></li>\n\
+<li><a href=\"link\">link@</a></li>\n<li><a href=\"sub/\">sub/</a></li>\n\
+<li><a href=\"we%20ird%26%3C%3E.txt\">we ird&amp;&lt;&gt;.txt</a></li>\n</ul>\n<hr>\n</body>\n</html>\n";
+        assert_eq!(String::from_utf8(body).unwrap(), want);
+    }
+
+    #[test]
+    fn sorts_case_insensitively_and_marks_links_to_dirs() {
+        let body = list_directory(
+            "/d/?q=<x>",
+            vec![entry("b", false, false), entry("A", false, false), entry("Ld", true, true)],
+        );
+        let s = String::from_utf8(body).unwrap();
+        assert!(s.contains("<title>Directory listing for /d/?q=&lt;x&gt;</title>"));
+        let a = s.find(">A<").unwrap();
+        let b = s.find(">b<").unwrap();
+        assert!(a < b);
+        assert!(s.contains("<li><a href=\"Ld/\">Ld@</a></li>"));
+    }
+
+    #[test]
+    fn non_utf8_names_keep_their_bytes() {
+        let body = list_directory(
+            "/",
+            vec![ListingEntry { name: b"\xe9".to_vec(), is_dir: false, is_symlink: false }],
+        );
+        let needle: &[u8] = b"<li><a href=\"%ED%B3%A9\">\xe9</a></li>";
+        assert!(body.windows(needle.len()).any(|w| w == needle));
+    }
+}

@@ -1,0 +1,153 @@
+//! `Content-Type` guessing as CPython 3.11's `SimpleHTTPRequestHandler.guess_type`.
+//!
+//! Order, as CPython: the handler's own `extensions_map` overrides (`.gz`,
+//! `.Z`, `.bz2`, `.xz`); then `mimetypes.guess_type`: suffix aliases
+//! (`.tgz` → `.tar.gz`), a compression suffix peeled off (`.gz`, `.br`, ...),
+//! and the type table — the system `mime.types` files the shell read, over
+//! Python's built-in table. Where the shell supplied no system file (WASI,
+//! tests), `mime_guess` answers for extensions Python's table lacks.
+
+use std::collections::HashMap;
+
+use crate::python_tables::{ENCODINGS, SUFFIXES, TYPES};
+
+/// `SimpleHTTPRequestHandler.extensions_map` in CPython 3.11.
+const HANDLER_OVERRIDES: &[(&str, &str)] = &[
+    (".gz", "application/gzip"),
+    (".Z", "application/octet-stream"),
+    (".bz2", "application/x-bzip2"),
+    (".xz", "application/x-xz"),
+];
+
+/// The default when nothing matches.
+pub const DEFAULT_TYPE: &str = "application/octet-stream";
+
+/// The type table `guess_type` consults.
+#[derive(Debug, Clone, Default)]
+pub struct MimeTypes {
+    /// Extensions from system `mime.types` files (lookups are lower-cased,
+    /// keys kept as written, as Python's `add_type` does).
+    system: HashMap<String, String>,
+    system_loaded: bool,
+}
+
+impl MimeTypes {
+    /// Python's built-in table only.
+    pub fn new() -> MimeTypes {
+        MimeTypes::default()
+    }
+
+    /// Add the entries of one `mime.types` file (its text; the shell reads
+    /// it). Later files override earlier ones, as in `mimetypes.init`.
+    pub fn add_mime_types_file(&mut self, contents: &str) {
+        self.system_loaded = true;
+        for line in contents.lines() {
+            let mut words = line.split_whitespace().take_while(|w| !w.starts_with('#'));
+            if let Some(mime) = words.next() {
+                for suffix in words {
+                    self.system.insert(format!(".{suffix}"), mime.to_string());
+                }
+            }
+        }
+    }
+
+    /// The `Content-Type` CPython would send for a file with this name.
+    pub fn guess_type(&self, file_name: &[u8]) -> String {
+        let name = String::from_utf8_lossy(file_name);
+        let (_, ext) = split_ext(&name);
+        for key in [ext.to_string(), ext.to_lowercase()] {
+            if let Some(&(_, t)) = HANDLER_OVERRIDES.iter().find(|(e, _)| *e == key) {
+                return t.to_string();
+            }
+        }
+        self.mimetypes_guess(&name).unwrap_or_else(|| DEFAULT_TYPE.to_string())
+    }
+
+    /// `mimetypes.guess_type(path)[0]` (strict).
+    fn mimetypes_guess(&self, name: &str) -> Option<String> {
+        let (base, ext) = split_ext(name);
+        let (mut base, mut ext) = (base.to_string(), ext.to_string());
+        // Suffix aliases are looked up lower-cased; `.tgz` → `.tar.gz`.
+        while let Some(&(_, alias)) = SUFFIXES.iter().find(|(e, _)| *e == ext.to_lowercase()) {
+            let joined = format!("{base}{alias}");
+            let (b, e) = split_ext(&joined);
+            base = b.to_string();
+            ext = e.to_string();
+        }
+        // The encodings map is case-sensitive (`.Z` but not `.z`).
+        if ENCODINGS.iter().any(|(e, _)| *e == ext) {
+            ext = split_ext(&base).1.to_string();
+        }
+        let ext = ext.to_lowercase();
+        if let Some(t) = self.system.get(&ext) {
+            return Some(t.clone());
+        }
+        if let Ok(i) = TYPES.binary_search_by_key(&ext.as_str(), |&(e, _)| e) {
+            return Some(TYPES[i].1.to_string());
+        }
+        if self.system_loaded || ext.len() < 2 {
+            return None;
+        }
+        mime_guess::from_ext(&ext[1..]).first_raw().map(str::to_string)
+    }
+}
+
+/// `posixpath.splitext`: the extension is from the last `.` of the last
+/// component, unless that component is only dots up to it (`.bashrc`).
+pub fn split_ext(path: &str) -> (&str, &str) {
+    let sep = path.rfind('/').map_or(0, |i| i + 1);
+    if let Some(dot) = path.rfind('.') {
+        if dot > sep && path[sep..dot].bytes().any(|b| b != b'.') {
+            return (&path[..dot], &path[dot..]);
+        }
+    }
+    (path, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Generated from CPython by `core/tools/gen_tables.py`: the handler's
+    /// guess with only Python's built-in table.
+    const CASES: &str = include_str!("../tests/data/mime_cases.txt");
+
+    #[test]
+    fn matches_cpython_builtin_table() {
+        let mut db = MimeTypes::new();
+        db.add_mime_types_file(""); // a (empty) system table: no mime_guess fallback
+        let mut n = 0;
+        for line in CASES.lines() {
+            let (name, want) = line.split_once('\t').unwrap();
+            assert_eq!(db.guess_type(name.as_bytes()), want, "{name}");
+            n += 1;
+        }
+        assert!(n > 90);
+    }
+
+    #[test]
+    fn system_files_override_and_extend() {
+        let mut db = MimeTypes::new();
+        db.add_mime_types_file("# comment\ntext/x-rust rs  # trailing\napplication/x-test js\n\n");
+        assert_eq!(db.guess_type(b"main.rs"), "text/x-rust");
+        assert_eq!(db.guess_type(b"app.js"), "application/x-test");
+        assert_eq!(db.guess_type(b"a.gz"), "application/gzip");
+    }
+
+    #[test]
+    fn mime_guess_fills_in_without_a_system_table() {
+        let db = MimeTypes::new();
+        assert_eq!(db.guess_type(b"font.woff2"), "font/woff2");
+        assert_eq!(db.guess_type(b"x.tgz"), "application/x-tar");
+        assert_eq!(db.guess_type(b"noext"), DEFAULT_TYPE);
+    }
+
+    #[test]
+    fn split_ext_like_posixpath() {
+        assert_eq!(split_ext("a.tar.gz"), ("a.tar", ".gz"));
+        assert_eq!(split_ext(".bashrc"), (".bashrc", ""));
+        assert_eq!(split_ext("..x"), ("..x", ""));
+        assert_eq!(split_ext("d.d/file"), ("d.d/file", ""));
+        assert_eq!(split_ext("a..b"), ("a.", ".b"));
+    }
+}

@@ -1,0 +1,394 @@
+//! URL path handling: percent-decoding, CPython's `translate_path`, `quote`
+//! and the pieces of `urlsplit` the redirect needs. Pure string arithmetic;
+//! the result is a list of checked name segments, never a joined client
+//! string, so it cannot name anything outside the served root.
+
+/// Python's `str.isspace` within Latin-1 (what `str.split()`/`rstrip()` use).
+pub(crate) fn is_py_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r' | '\x1c'..='\x1f' | ' ' | '\u{85}' | '\u{a0}')
+}
+
+/// A request path translated to local names below the served root: what
+/// CPython's `translate_path` computes, kept as segments. Each segment is
+/// non-empty, never `.` or `..`, and never contains `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LocalPath {
+    segments: Vec<Vec<u8>>,
+    trailing_slash: bool,
+}
+
+impl LocalPath {
+    /// The root directory itself.
+    pub fn root() -> LocalPath {
+        LocalPath::default()
+    }
+
+    /// The name segments below the root, as file-system bytes.
+    pub fn segments(&self) -> &[Vec<u8>] {
+        &self.segments
+    }
+
+    /// Whether the request path ended with `/` (Issue17324 in CPython: a
+    /// file asked for with a trailing slash is not found).
+    pub fn has_trailing_slash(&self) -> bool {
+        self.trailing_slash
+    }
+
+    /// The last segment (the file name), if any.
+    pub fn file_name(&self) -> Option<&[u8]> {
+        self.segments.last().map(|s| s.as_slice())
+    }
+
+    /// This path with one more name appended (no trailing slash). `name`
+    /// must be a plain name; it is not checked again here.
+    pub fn join(&self, name: &str) -> LocalPath {
+        let mut segments = self.segments.clone();
+        segments.push(name.as_bytes().to_vec());
+        LocalPath { segments, trailing_slash: false }
+    }
+
+    /// `root/seg1/seg2...` with `/` separators, for display and tests;
+    /// non-UTF-8 bytes are replaced.
+    pub fn display_under(&self, root: &str) -> String {
+        let mut s = root.trim_end_matches('/').to_string();
+        for seg in &self.segments {
+            s.push('/');
+            s.push_str(&String::from_utf8_lossy(seg));
+        }
+        if self.trailing_slash {
+            s.push('/');
+        }
+        s
+    }
+}
+
+/// CPython's `translate_path` without the root: drop `?query` and
+/// `#fragment`, percent-decode, normalise, and keep only plain names.
+pub fn translate_path(url_path: &str) -> LocalPath {
+    let path = url_path.split('?').next().unwrap_or("");
+    let path = path.split('#').next().unwrap_or("");
+    let trailing_slash = path.trim_end_matches(is_py_space).ends_with('/');
+    let decoded = python_fs_bytes(percent_decode(path));
+    let mut segments: Vec<Vec<u8>> = Vec::new();
+    for word in decoded.split(|&b| b == b'/') {
+        match word {
+            b"" | b"." => {}
+            // posixpath.normpath: `..` removes the previous name, and can
+            // never climb above the root (nor survive: CPython then drops it).
+            b".." => {
+                segments.pop();
+            }
+            _ => segments.push(word.to_vec()),
+        }
+    }
+    LocalPath { segments, trailing_slash }
+}
+
+/// `urllib.parse.unquote_to_bytes`: `%XX` becomes the byte, anything
+/// malformed stays as written. Works on the Latin-1 request text.
+pub fn percent_decode(s: &str) -> Vec<u8> {
+    let raw = latin1_bytes(s);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' && i + 2 < raw.len() {
+            if let (Some(h), Some(l)) = (hex_val(raw[i + 1]), hex_val(raw[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    out
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The bytes of a Latin-1 decoded string (each char ≤ U+00FF is one byte;
+/// anything larger, which request text never holds, is kept as UTF-8).
+pub fn latin1_bytes(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let n = c as u32;
+        if n <= 0xff {
+            out.push(n as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    out
+}
+
+/// Decode bytes as Latin-1 (every byte is one char), as CPython decodes
+/// the request line and headers.
+pub fn latin1_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+/// What CPython's file-system calls see for percent-decoded bytes:
+/// `unquote(errors='surrogatepass')` then `os.fsencode` (surrogateescape).
+/// Valid UTF-8 is kept; an encoded surrogate U+DC80..U+DCFF (what a listing
+/// link holds for a non-UTF-8 name) becomes its original byte; any other
+/// invalid UTF-8 makes CPython fall back to `errors='replace'`, U+FFFD.
+pub fn python_fs_bytes(raw: Vec<u8>) -> Vec<u8> {
+    if std::str::from_utf8(&raw).is_ok() {
+        return raw;
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut rest = raw.as_slice();
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.extend_from_slice(s.as_bytes());
+                return out;
+            }
+            Err(e) => {
+                let good = e.valid_up_to();
+                out.extend_from_slice(&rest[..good]);
+                rest = &rest[good..];
+                // An encoded surrogate: ED A0..BF 80..BF.
+                if rest.len() >= 3
+                    && rest[0] == 0xED
+                    && (0xA0..=0xBF).contains(&rest[1])
+                    && (0x80..=0xBF).contains(&rest[2])
+                {
+                    let cp = 0xD000u32 | (u32::from(rest[1] & 0x3F) << 6) | u32::from(rest[2] & 0x3F);
+                    if (0xDC80..=0xDCFF).contains(&cp) {
+                        out.push((cp - 0xDC00) as u8);
+                    } else {
+                        // Not representable on a POSIX file system: keep it
+                        // as is; no file will match.
+                        out.extend_from_slice(&rest[..3]);
+                    }
+                    rest = &rest[3..];
+                } else {
+                    return String::from_utf8_lossy(&raw).into_owned().into_bytes();
+                }
+            }
+        }
+    }
+}
+
+/// `urllib.parse.quote(name, safe='/', errors='surrogatepass')` of a
+/// file-system name (bytes): unreserved characters and `/` stay, the rest
+/// is `%XX`; a byte that is not valid UTF-8 is quoted as the UTF-8 form of
+/// its surrogate escape, as Python does for a non-UTF-8 file name.
+pub fn quote(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    let push_byte = |out: &mut String, b: u8| {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    };
+    let mut rest = name;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                s.bytes().for_each(|b| push_byte(&mut out, b));
+                break;
+            }
+            Err(e) => {
+                let good = e.valid_up_to();
+                rest[..good].iter().for_each(|&b| push_byte(&mut out, b));
+                let bad = rest[good];
+                let cp = 0xDC00u32 + u32::from(bad);
+                for b in [0xE0 | (cp >> 12) as u8, 0x80 | ((cp >> 6) & 0x3F) as u8, 0x80 | (cp & 0x3F) as u8]
+                {
+                    push_byte(&mut out, b);
+                }
+                rest = &rest[good + 1..];
+            }
+        }
+    }
+    out
+}
+
+/// The five parts of `urllib.parse.urlsplit` (CPython 3.11 rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlParts {
+    /// Lower-cased scheme, or empty.
+    pub scheme: String,
+    /// Authority after `//`, or empty.
+    pub netloc: String,
+    /// The path.
+    pub path: String,
+    /// After `?`, without it.
+    pub query: String,
+    /// After `#`, without it.
+    pub fragment: String,
+}
+
+/// `urllib.parse.urlsplit(url)`.
+pub fn url_split(url: &str) -> UrlParts {
+    // 3.11: strip leading C0 controls and spaces; drop tab, CR and LF.
+    let url: String = url
+        .trim_start_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\r' | '\n'))
+        .collect();
+    let mut rest: &str = &url;
+    let mut scheme = String::new();
+    if let Some(i) = rest.find(':') {
+        let cand = &rest[..i];
+        if i > 0
+            && cand.as_bytes()[0].is_ascii_alphabetic()
+            && cand.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        {
+            scheme = cand.to_ascii_lowercase();
+            rest = &rest[i + 1..];
+        }
+    }
+    let mut netloc = String::new();
+    if let Some(after) = rest.strip_prefix("//") {
+        let end = after.find(|c| matches!(c, '/' | '?' | '#')).unwrap_or(after.len());
+        netloc = after[..end].to_string();
+        rest = &after[end..];
+    }
+    let (rest, fragment) = match rest.find('#') {
+        Some(i) => (&rest[..i], rest[i + 1..].to_string()),
+        None => (rest, String::new()),
+    };
+    let (path, query) = match rest.find('?') {
+        Some(i) => (rest[..i].to_string(), rest[i + 1..].to_string()),
+        None => (rest.to_string(), String::new()),
+    };
+    UrlParts { scheme, netloc, path, query, fragment }
+}
+
+/// `urllib.parse.urlunsplit(parts)`.
+pub fn url_unsplit(p: &UrlParts) -> String {
+    const USES_NETLOC: &[&str] = &[
+        "", "ftp", "http", "gopher", "nntp", "telnet", "imap", "wais", "file", "mms", "https", "shttp",
+        "snews", "prospero", "rtsp", "rtspu", "rsync", "svn", "svn+ssh", "sftp", "nfs", "git", "git+ssh",
+        "ws", "wss",
+    ];
+    let mut url = p.path.clone();
+    if !p.netloc.is_empty()
+        || (!p.scheme.is_empty() && USES_NETLOC.contains(&p.scheme.as_str()) && !url.starts_with("//"))
+    {
+        if !url.is_empty() && !url.starts_with('/') {
+            url.insert(0, '/');
+        }
+        url = format!("//{}{}", p.netloc, url);
+    }
+    if !p.scheme.is_empty() {
+        url = format!("{}:{}", p.scheme, url);
+    }
+    if !p.query.is_empty() {
+        url.push('?');
+        url.push_str(&p.query);
+    }
+    if !p.fragment.is_empty() {
+        url.push('#');
+        url.push_str(&p.fragment);
+    }
+    url
+}
+
+/// The `Location` for the "add a slash" redirect of a directory request:
+/// CPython's `urlunsplit` of the target with `/` added to its path, with
+/// every `\` written `%5C` so that no `Location` can begin with `/\`, which
+/// browsers read as `//` (another host).
+pub fn directory_redirect_location(target: &str) -> String {
+    let mut parts = url_split(target);
+    parts.path.push('/');
+    url_unsplit(&parts).replace('\\', "%5C")
+}
+
+/// Whether the path part of `target` ends with `/` (the redirect test).
+pub fn url_path_ends_with_slash(target: &str) -> bool {
+    url_split(target).path.ends_with('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs(p: &LocalPath) -> Vec<String> {
+        p.segments().iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+    }
+
+    #[test]
+    fn translate_path_vectors() {
+        // (request path, segments, trailing slash), checked against CPython's
+        // SimpleHTTPRequestHandler.translate_path with directory "/r".
+        let cases: &[(&str, &[&str], bool)] = &[
+            ("/", &[], true),
+            ("/a.txt", &["a.txt"], false),
+            ("/a/b/", &["a", "b"], true),
+            ("/a/../b", &["b"], false),
+            ("/../../etc/passwd", &["etc", "passwd"], false),
+            ("/%2e%2e/%2e%2e/etc/passwd", &["etc", "passwd"], false),
+            ("/a%2f..%2f..%2fb", &["b"], false),
+            ("/a?x=../../y", &["a"], false),
+            ("/a#frag/..", &["a"], false),
+            ("/./a/./b/.", &["a", "b"], false),
+            ("//a//b", &["a", "b"], false),
+            ("/a%20b", &["a b"], false),
+            ("/..%5c..%5cx", &["..\\..\\x"], false),
+            ("/a.txt%2f", &["a.txt"], false),
+            ("a/../../b", &["b"], false),
+            ("/%C3%A9", &["é"], false),
+            ("/sub/..", &[], false),
+        ];
+        for (input, want, slash) in cases {
+            let p = translate_path(input);
+            assert_eq!(segs(&p), *want, "{input}");
+            assert_eq!(p.has_trailing_slash(), *slash, "{input}");
+        }
+    }
+
+    #[test]
+    fn translate_path_keeps_nul_as_a_name_byte() {
+        // CPython raises on the NUL later; the shell's open fails → 404.
+        let p = translate_path("/a%00b");
+        assert_eq!(p.segments(), &[b"a\0b".to_vec()]);
+    }
+
+    #[test]
+    fn non_utf8_names_round_trip_through_quote() {
+        let name = b"caf\xe9.txt".to_vec();
+        let quoted = quote(&name);
+        assert_eq!(quoted, "caf%ED%B3%A9.txt");
+        let back = translate_path(&format!("/{quoted}"));
+        assert_eq!(back.segments(), &[name]);
+        // Other invalid UTF-8 falls back to replacement characters.
+        assert_eq!(translate_path("/%ff").segments(), &["\u{fffd}".as_bytes().to_vec()]);
+    }
+
+    #[test]
+    fn quote_matches_python() {
+        assert_eq!(quote(b"we ird&<>.txt"), "we%20ird%26%3C%3E.txt");
+        assert_eq!(quote("é~_.-/".as_bytes()), "%C3%A9~_.-/");
+    }
+
+    #[test]
+    fn percent_decode_leaves_malformed_escapes() {
+        assert_eq!(percent_decode("%41%4g%"), b"A%4g%".to_vec());
+        assert_eq!(percent_decode("%e9"), vec![0xe9]);
+    }
+
+    #[test]
+    fn redirect_locations() {
+        assert_eq!(directory_redirect_location("/sub"), "/sub/");
+        assert_eq!(directory_redirect_location("/sub?x=1"), "/sub/?x=1");
+        assert_eq!(directory_redirect_location("/sub?"), "/sub/");
+        assert_eq!(directory_redirect_location("/sub#f"), "/sub/#f");
+        assert_eq!(directory_redirect_location("/\\evil.com/../sub"), "/%5Cevil.com/../sub/");
+        assert_eq!(directory_redirect_location("http://h/sub"), "http://h/sub/");
+        assert!(!url_path_ends_with_slash("/sub?x=/"));
+        assert!(url_path_ends_with_slash("/sub/?x"));
+    }
+}

@@ -1,0 +1,458 @@
+//! The request head: CPython's request-line rules, and header parsing with
+//! the framing checks RFC 9112 requires.
+
+use crate::error::{ProtocolError, ProtocolErrorKind};
+use crate::path::{is_py_space, latin1_string};
+use crate::pyrepr::py_repr;
+
+/// The protocol version the server claims (`-p`): what its status lines
+/// say and whether it allows persistent connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServerProtocol {
+    /// CPython's default: every response closes the connection.
+    #[default]
+    Http10,
+    /// Persistent connections, as `--protocol HTTP/1.1`.
+    Http11,
+}
+
+impl ServerProtocol {
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerProtocol::Http10 => "HTTP/1.0",
+            ServerProtocol::Http11 => "HTTP/1.1",
+        }
+    }
+
+    /// Parse a `-p` value; only the two versions this server speaks.
+    pub fn parse(s: &str) -> Option<ServerProtocol> {
+        match s {
+            "HTTP/1.0" => Some(ServerProtocol::Http10),
+            "HTTP/1.1" => Some(ServerProtocol::Http11),
+            _ => None,
+        }
+    }
+}
+
+/// The request's HTTP version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    /// Major number.
+    pub major: u64,
+    /// Minor number.
+    pub minor: u64,
+}
+
+impl Version {
+    /// A two-word request line: HTTP/0.9, no headers, bare body.
+    pub const HTTP_09: Version = Version { major: 0, minor: 9 };
+    /// HTTP/1.1.
+    pub const HTTP_11: Version = Version { major: 1, minor: 1 };
+}
+
+/// Request header fields in arrival order; names compared ASCII
+/// case-insensitively. Values are the bytes decoded as Latin-1, as CPython
+/// decodes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    fields: Vec<(String, String)>,
+}
+
+impl Headers {
+    /// The first value of `name` (what `email.message.Message.get` gives).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.fields.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// All fields, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Add a field (for building requests by hand, e.g. in tests).
+    pub fn push(&mut self, name: &str, value: &str) {
+        self.fields.push((name.to_string(), value.to_string()));
+    }
+}
+
+/// How the request body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body.
+    None,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The method (`command`), case-sensitive, e.g. `GET`.
+    pub method: String,
+    /// The request target (`path`): query included, a leading `//`
+    /// reduced to `/` as CPython does against open redirects.
+    pub target: String,
+    /// The version; [`Version::HTTP_09`] for a two-word line.
+    pub version: Version,
+    /// The version word as sent (`request_version`), e.g. `HTTP/1.1`.
+    pub version_text: String,
+    /// The request line, trailing CR/LF removed, Latin-1 decoded.
+    pub request_line: String,
+    /// The header fields.
+    pub headers: Headers,
+    /// How the body is framed.
+    pub framing: BodyFraming,
+    /// Whether the connection closes after this request, as CPython's
+    /// `parse_request` decides it (before the response has its say).
+    pub close_after: bool,
+    /// Whether the client asked for `100 Continue` and should get it.
+    pub expects_continue: bool,
+}
+
+impl RequestHead {
+    /// Whether this is a two-word HTTP/0.9 request.
+    pub fn is_http09(&self) -> bool {
+        self.version == Version::HTTP_09
+    }
+}
+
+/// What the request line says, before headers are read.
+pub(crate) enum RequestLine {
+    /// Nothing but white space: CPython closes the connection silently.
+    Empty,
+    /// A valid line.
+    Parsed { method: String, target: String, version: Version, version_text: String, words: usize },
+}
+
+/// CPython's `parse_request` for the first line (without its line end).
+/// On error, the message is CPython's.
+pub(crate) fn parse_request_line(line: &str) -> Result<RequestLine, ProtocolError> {
+    let words: Vec<&str> = line.split(is_py_space).filter(|w| !w.is_empty()).collect();
+    if words.is_empty() {
+        return Ok(RequestLine::Empty);
+    }
+    let mut version = Version::HTTP_09;
+    let mut version_text = String::new();
+    if words.len() >= 3 {
+        let word = words[words.len() - 1];
+        version = parse_version(word).ok_or_else(|| {
+            ProtocolError::new(
+                ProtocolErrorKind::BadRequestVersion,
+                format!("Bad request version ({})", py_repr(word)),
+            )
+        })?;
+        if version.major >= 2 {
+            return Err(ProtocolError::new(
+                ProtocolErrorKind::VersionNotSupported,
+                format!("Invalid HTTP version ({})", &word[5..]),
+            ));
+        }
+        version_text = word.to_string();
+    }
+    if !(2..=3).contains(&words.len()) {
+        return Err(ProtocolError::bad_request_syntax(line));
+    }
+    if words.len() == 2 && words[0] != "GET" {
+        return Err(ProtocolError::new(
+            ProtocolErrorKind::BadHttp09Method,
+            format!("Bad HTTP/0.9 request type ({})", py_repr(words[0])),
+        ));
+    }
+    let mut target = words[1].to_string();
+    if target.starts_with("//") {
+        target = format!("/{}", target.trim_start_matches('/'));
+    }
+    Ok(RequestLine::Parsed {
+        method: words[0].to_string(),
+        target,
+        version,
+        version_text,
+        words: words.len(),
+    })
+}
+
+/// `HTTP/<digits>.<digits>`, each part 1 to 10 digits (CPython's rules).
+fn parse_version(word: &str) -> Option<Version> {
+    let rest = word.strip_prefix("HTTP/")?;
+    let (major, minor) = rest.split_once('.')?;
+    let number = |s: &str| -> Option<u64> {
+        if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    Some(Version { major: number(major)?, minor: number(minor)? })
+}
+
+/// Parse the header block (lines after the request line, through the blank
+/// line) and decide framing, persistence and `Expect`.
+pub(crate) fn parse_header_block(
+    block: &[u8],
+    request: RequestLine,
+    request_line: String,
+    protocol: ServerProtocol,
+) -> Result<RequestHead, ProtocolError> {
+    let (method, target, version, version_text, words) = match request {
+        RequestLine::Parsed { method, target, version, version_text, words } => {
+            (method, target, version, version_text, words)
+        }
+        RequestLine::Empty => unreachable!("an empty request line has no header block"),
+    };
+    let mut headers = Headers::default();
+    if !block.is_empty() {
+        let mut slots = [httparse::EMPTY_HEADER; 100];
+        match httparse::parse_headers(block, &mut slots) {
+            Ok(httparse::Status::Complete((_, fields))) => {
+                for f in fields.iter() {
+                    if f.value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
+                        return Err(bad_header(f.name));
+                    }
+                    let value = latin1_string(f.value);
+                    headers.fields.push((
+                        f.name.to_string(),
+                        value.trim_matches(|c| c == ' ' || c == '\t').to_string(),
+                    ));
+                }
+            }
+            _ => return Err(bad_header_block(block)),
+        }
+    }
+
+    // Persistence, exactly as CPython's parse_request decides it.
+    let persistent_protocol = protocol == ServerProtocol::Http11;
+    let mut close_after = !(words >= 3 && version >= Version::HTTP_11 && persistent_protocol);
+    if words == 2 {
+        close_after = true;
+    }
+    let connection = headers.get("Connection").unwrap_or("").to_ascii_lowercase();
+    if connection == "close" {
+        close_after = true;
+    } else if connection == "keep-alive" && persistent_protocol {
+        close_after = false;
+    }
+    let expects_continue = headers.get("Expect").map_or(false, |v| v.eq_ignore_ascii_case("100-continue"))
+        && persistent_protocol
+        && version_text.as_str() >= "HTTP/1.1";
+
+    check_host(&headers, version)?;
+    let framing = body_framing(&headers, version)?;
+    Ok(RequestHead {
+        method,
+        target,
+        version,
+        version_text,
+        request_line,
+        headers,
+        framing,
+        close_after,
+        expects_continue,
+    })
+}
+
+fn bad_header(name: &str) -> ProtocolError {
+    ProtocolError::new(ProtocolErrorKind::BadHeader, format!("Invalid header field ({})", py_repr(name)))
+}
+
+/// Name the first line httparse refused, for the error message and log.
+fn bad_header_block(block: &[u8]) -> ProtocolError {
+    let line = block
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .find(|l| {
+            let mut one = l.to_vec();
+            one.extend_from_slice(b"\r\n\r\n");
+            let mut slots = [httparse::EMPTY_HEADER; 1];
+            !l.is_empty() && httparse::parse_headers(&one, &mut slots).is_err()
+        })
+        .unwrap_or(b"");
+    ProtocolError::new(
+        ProtocolErrorKind::BadHeader,
+        format!("Invalid header line ({})", py_repr(&latin1_string(line))),
+    )
+}
+
+/// RFC 9112 section 3.2: an HTTP/1.1 request needs exactly one `Host`,
+/// and any `Host` must be a valid `uri-host [":" port]`.
+fn check_host(headers: &Headers, version: Version) -> Result<(), ProtocolError> {
+    let hosts: Vec<&str> = headers.get_all("Host").collect();
+    let err = |msg: &str| Err(ProtocolError::new(ProtocolErrorKind::BadHost, msg.to_string()));
+    match hosts.len() {
+        0 if version >= Version::HTTP_11 => err("Missing Host header"),
+        0 => Ok(()),
+        1 if valid_host(hosts[0]) => Ok(()),
+        1 => Err(ProtocolError::new(
+            ProtocolErrorKind::BadHost,
+            format!("Invalid Host header ({})", py_repr(hosts[0])),
+        )),
+        _ => err("Duplicate Host header"),
+    }
+}
+
+/// `uri-host [ ":" port ]` (RFC 3986): a bracketed IP literal, or a
+/// reg-name / IPv4 address of unreserved, pct-encoded and sub-delim
+/// characters; the port is digits. Empty is allowed (RFC 9110 7.2).
+pub fn valid_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.find(']') {
+            Some(i) => {
+                let literal = &rest[..i];
+                let ok = !literal.is_empty()
+                    && literal.bytes().all(|b| b.is_ascii_alphanumeric() || b":._~!$&'()*+,;=-".contains(&b));
+                if !ok {
+                    return false;
+                }
+                match &rest[i + 1..] {
+                    "" => return true,
+                    p => match p.strip_prefix(':') {
+                        Some(port) => ("", port),
+                        None => return false,
+                    },
+                }
+            }
+            None => return false,
+        }
+    } else {
+        match host.rfind(':') {
+            Some(i) => (&host[..i], &host[i + 1..]),
+            None => (host, ""),
+        }
+    };
+    let name_ok = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b));
+    name_ok && port.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// RFC 9112 section 6: how long the body is, refusing every ambiguity a
+/// proxy in front of us could read differently (request smuggling).
+fn body_framing(headers: &Headers, version: Version) -> Result<BodyFraming, ProtocolError> {
+    let te: Vec<&str> = headers.get_all("Transfer-Encoding").collect();
+    let cl: Vec<&str> = headers.get_all("Content-Length").collect();
+    let te_err = |msg: String| Err(ProtocolError::new(ProtocolErrorKind::BadTransferEncoding, msg));
+    if !te.is_empty() {
+        if version < Version::HTTP_11 {
+            return te_err("Transfer-Encoding in an HTTP/1.0 request".to_string());
+        }
+        if !cl.is_empty() {
+            return te_err("Both Content-Length and Transfer-Encoding".to_string());
+        }
+        if te.len() != 1 || !te[0].trim().eq_ignore_ascii_case("chunked") {
+            return te_err(format!("Unsupported Transfer-Encoding ({})", py_repr(&te.join(", "))));
+        }
+        return Ok(BodyFraming::Chunked);
+    }
+    let mut length: Option<u64> = None;
+    for value in cl {
+        let n = parse_content_length(value).ok_or_else(|| {
+            ProtocolError::new(
+                ProtocolErrorKind::BadContentLength,
+                format!("Invalid Content-Length ({})", py_repr(value)),
+            )
+        })?;
+        if length.map_or(false, |prev| prev != n) {
+            return Err(ProtocolError::new(
+                ProtocolErrorKind::BadContentLength,
+                "Conflicting Content-Length values".to_string(),
+            ));
+        }
+        length = Some(n);
+    }
+    Ok(match length {
+        None | Some(0) => BodyFraming::None,
+        Some(n) => BodyFraming::Length(n),
+    })
+}
+
+/// `1*DIGIT` below 2^63: no sign, no underscore, no space inside.
+pub fn parse_content_length(value: &str) -> Option<u64> {
+    let v = value.trim_matches(|c| c == ' ' || c == '\t');
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in v.bytes() {
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        if n >= 1 << 63 {
+            return None;
+        }
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(s: &str) -> Result<(String, String, Version), String> {
+        match parse_request_line(s) {
+            Ok(RequestLine::Parsed { method, target, version, .. }) => Ok((method, target, version)),
+            Ok(RequestLine::Empty) => Err("empty".into()),
+            Err(e) => Err(format!("{} {}", e.status(), e.message().unwrap_or(""))),
+        }
+    }
+
+    #[test]
+    fn request_line_vectors() {
+        let v10 = Version { major: 1, minor: 0 };
+        assert_eq!(line("GET / HTTP/1.0"), Ok(("GET".into(), "/".into(), v10)));
+        assert_eq!(line("GET  /x   HTTP/1.1 "), Ok(("GET".into(), "/x".into(), Version::HTTP_11)));
+        assert_eq!(line("GET /a"), Ok(("GET".into(), "/a".into(), Version::HTTP_09)));
+        assert_eq!(line("GET ///evil.com/x HTTP/1.0").unwrap().1, "/evil.com/x");
+        assert_eq!(line("GET / HTTP/01.01").unwrap().2, Version { major: 1, minor: 1 });
+        assert_eq!(line("   "), Err("empty".into()));
+        assert_eq!(line("GET / HTTP/2.0"), Err("505 Invalid HTTP version (2.0)".into()));
+        assert_eq!(line("GET / HTTP/1.x"), Err("400 Bad request version ('HTTP/1.x')".into()));
+        assert_eq!(line("GET / HTTP/1"), Err("400 Bad request version ('HTTP/1')".into()));
+        assert_eq!(line("GET / http/1.0"), Err("400 Bad request version ('http/1.0')".into()));
+        assert_eq!(
+            line("GET / HTTP/12345678901.0"),
+            Err("400 Bad request version ('HTTP/12345678901.0')".into())
+        );
+        assert_eq!(line("GET a b HTTP/1.0"), Err("400 Bad request syntax ('GET a b HTTP/1.0')".into()));
+        assert_eq!(line("GET"), Err("400 Bad request syntax ('GET')".into()));
+        assert_eq!(line("POST /a"), Err("400 Bad HTTP/0.9 request type ('POST')".into()));
+        // Python's str.split() also splits on \x1c-\x1f, \x85 and \xa0.
+        assert_eq!(line("GET\u{a0}/\x1fHTTP/1.0").unwrap().1, "/");
+    }
+
+    #[test]
+    fn content_length_is_plain_digits() {
+        assert_eq!(parse_content_length("0"), Some(0));
+        assert_eq!(parse_content_length(" 42 "), Some(42));
+        for bad in ["+5", "-1", "1_0", "", "0x10", "1 0", "9223372036854775808", "99999999999999999999"] {
+            assert_eq!(parse_content_length(bad), None, "{bad}");
+        }
+        assert_eq!(parse_content_length("9223372036854775807"), Some(i64::MAX as u64));
+    }
+
+    #[test]
+    fn host_syntax() {
+        for ok in ["", "example.com", "example.com:8000", "127.0.0.1:80", "[::1]", "[::1]:8000", "a_b-c~"] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in ["a b", "a/b", "a:b:c", "[::1", "[::1]x", "host:80a", "a@b"] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The command line, parsed the way argparse parses CPython's: same
+//! options, defaults, usage line, error messages and exit code 2.
+
+use std::path::PathBuf;
+
+use httpserver_core::ServerProtocol;
+
+pub const USAGE: &str =
+    "usage: httpserver [-h] [--cgi] [--follow-symlinks] [-b ADDRESS] [-d DIRECTORY] [-p VERSION] [port]";
+
+pub const HELP: &str = "
+positional arguments:
+  port                  bind to this port (default: 8000)
+
+options:
+  -h, --help            show this help message and exit
+  --cgi                 run as CGI server
+  --follow-symlinks     serve symbolic links that point outside the directory
+                        (CPython's behaviour; refused by default)
+  -b ADDRESS, --bind ADDRESS
+                        bind to this address (default: all interfaces)
+  -d DIRECTORY, --directory DIRECTORY
+                        serve this directory (default: current directory)
+  -p VERSION, --protocol VERSION
+                        conform to this HTTP version (default: HTTP/1.0)
+";
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    pub cgi: bool,
+    pub follow_symlinks: bool,
+    pub bind: Option<String>,
+    pub directory: PathBuf,
+    pub protocol: ServerProtocol,
+    pub port: u16,
+}
+
+/// Why parsing stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ArgsOutcome {
+    Run(Args),
+    /// `-h`: print the help and exit 0.
+    Help,
+    /// A usage error: print usage and `httpserver: error: MSG`, exit 2.
+    Error(String),
+}
+
+pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> ArgsOutcome {
+    let mut args = Args {
+        cgi: false,
+        follow_symlinks: false,
+        bind: None,
+        directory: cwd,
+        protocol: ServerProtocol::Http10,
+        port: 8000,
+    };
+    let mut port: Option<String> = None;
+    let mut unrecognized: Vec<String> = Vec::new();
+    let mut only_positional = false;
+    let mut it = argv.into_iter();
+    while let Some(arg) = it.next() {
+        if only_positional || arg == "-" || !arg.starts_with('-') || is_negative_number(&arg) {
+            if port.is_none() {
+                port = Some(arg);
+            } else {
+                unrecognized.push(arg);
+            }
+            continue;
+        }
+        if arg == "--" {
+            only_positional = true;
+            continue;
+        }
+        // Split `--opt=value` and `-ovalue`.
+        let (name, inline): (String, Option<String>) = if let Some(rest) = arg.strip_prefix("--") {
+            match rest.split_once('=') {
+                Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
+                None => (arg.clone(), None),
+            }
+        } else if arg.len() > 2 {
+            (arg[..2].to_string(), Some(arg[2..].to_string()))
+        } else {
+            (arg.clone(), None)
+        };
+        let name = match expand_long(&name) {
+            Ok(n) => n,
+            Err(msg) => return ArgsOutcome::Error(msg),
+        };
+        let takes_value =
+            matches!(name.as_str(), "-b" | "--bind" | "-d" | "--directory" | "-p" | "--protocol");
+        let label = match name.as_str() {
+            "-b" | "--bind" => "-b/--bind",
+            "-d" | "--directory" => "-d/--directory",
+            "-p" | "--protocol" => "-p/--protocol",
+            _ => "",
+        };
+        let value = if takes_value {
+            match inline {
+                Some(v) => Some(v),
+                None => match it.next() {
+                    Some(v) if !v.starts_with('-') || is_negative_number(&v) => Some(v),
+                    _ => return ArgsOutcome::Error(format!("argument {label}: expected one argument")),
+                },
+            }
+        } else {
+            if let Some(v) = inline {
+                if name.starts_with("--") {
+                    return ArgsOutcome::Error(format!("argument {name}: ignored explicit argument '{v}'"));
+                }
+                // `-hx`-style bundles: not worth supporting; argparse would
+                // read `x` as another short flag.
+                unrecognized.push(arg.clone());
+                continue;
+            }
+            None
+        };
+        match name.as_str() {
+            "-h" | "--help" => return ArgsOutcome::Help,
+            "--cgi" => args.cgi = true,
+            "--follow-symlinks" => args.follow_symlinks = true,
+            "-b" | "--bind" => args.bind = value,
+            "-d" | "--directory" => args.directory = PathBuf::from(value.unwrap_or_default()),
+            "-p" | "--protocol" => {
+                let v = value.unwrap_or_default();
+                match ServerProtocol::parse(&v) {
+                    Some(p) => args.protocol = p,
+                    None => return ArgsOutcome::Error(format!(
+                        "argument -p/--protocol: invalid choice: '{v}' (choose from 'HTTP/1.0', 'HTTP/1.1')"
+                    )),
+                }
+            }
+            _ => unrecognized.push(arg.clone()),
+        }
+    }
+    if !unrecognized.is_empty() {
+        return ArgsOutcome::Error(format!("unrecognized arguments: {}", unrecognized.join(" ")));
+    }
+    if let Some(p) = port {
+        match parse_port(&p) {
+            Some(n) => args.port = n,
+            None => return ArgsOutcome::Error(format!("argument port: invalid int value: '{p}'")),
+        }
+    }
+    ArgsOutcome::Run(args)
+}
+
+/// argparse accepts unambiguous prefixes of long options.
+fn expand_long(name: &str) -> Result<String, String> {
+    const LONG: &[&str] = &["--help", "--cgi", "--follow-symlinks", "--bind", "--directory", "--protocol"];
+    if !name.starts_with("--") || LONG.contains(&name) {
+        return Ok(name.to_string());
+    }
+    let matches: Vec<&&str> = LONG.iter().filter(|l| l.starts_with(name)).collect();
+    match matches.len() {
+        0 => Ok(name.to_string()),
+        1 => Ok(matches[0].to_string()),
+        _ => Err(format!(
+            "ambiguous option: {name} could match {}",
+            matches.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+fn is_negative_number(s: &str) -> bool {
+    s.len() > 1 && s.starts_with('-') && s[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Python's `int()` accepts surrounding spaces, a sign and underscores
+/// between digits; the port must then fit 0..=65535.
+fn parse_port(s: &str) -> Option<u16> {
+    let t = s.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    if t.is_empty() || t.starts_with('_') || t.ends_with('_') || t.contains("__") {
+        return None;
+    }
+    let digits: String = t.chars().filter(|&c| c != '_').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u16>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> ArgsOutcome {
+        parse_args(v.iter().map(|s| s.to_string()), PathBuf::from("/cwd"))
+    }
+
+    #[test]
+    fn defaults_match_cpython() {
+        let ArgsOutcome::Run(a) = parse(&[]) else { panic!() };
+        assert_eq!((a.port, a.bind, a.protocol, a.cgi), (8000, None, ServerProtocol::Http10, false));
+        assert_eq!(a.directory, PathBuf::from("/cwd"));
+    }
+
+    #[test]
+    fn options_in_every_spelling() {
+        let ArgsOutcome::Run(a) = parse(&["-b", "127.0.0.1", "--directory=/srv", "-pHTTP/1.1", "9000"])
+        else {
+            panic!()
+        };
+        assert_eq!(a.bind.as_deref(), Some("127.0.0.1"));
+        assert_eq!(a.directory, PathBuf::from("/srv"));
+        assert_eq!(a.protocol, ServerProtocol::Http11);
+        assert_eq!(a.port, 9000);
+        let ArgsOutcome::Run(a) = parse(&["--dir", "/x", "--bi", "::1"]) else { panic!() };
+        assert_eq!((a.directory, a.bind.as_deref()), (PathBuf::from("/x"), Some("::1")));
+    }
+
+    #[test]
+    fn errors_like_argparse() {
+        assert_eq!(parse(&["abc"]), ArgsOutcome::Error("argument port: invalid int value: 'abc'".into()));
+        assert_eq!(parse(&["70000"]), ArgsOutcome::Error("argument port: invalid int value: '70000'".into()));
+        assert_eq!(parse(&["-b"]), ArgsOutcome::Error("argument -b/--bind: expected one argument".into()));
+        assert_eq!(parse(&["--nope"]), ArgsOutcome::Error("unrecognized arguments: --nope".into()));
+        assert_eq!(parse(&["1", "2"]), ArgsOutcome::Error("unrecognized arguments: 2".into()));
+        assert!(matches!(parse(&["-p", "HTTP/2"]), ArgsOutcome::Error(_)));
+        assert_eq!(parse(&["--help"]), ArgsOutcome::Help);
+    }
+}

@@ -1,0 +1,103 @@
+//! `httpserver`: a drop-in for `python -m http.server`.
+
+mod args;
+mod fs;
+mod localtime;
+mod server;
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use httpserver_core::Config;
+
+use crate::args::{parse_args, ArgsOutcome, HELP, USAGE};
+
+fn main() -> ExitCode {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let args = match parse_args(std::env::args().skip(1), cwd) {
+        ArgsOutcome::Run(a) => a,
+        ArgsOutcome::Help => {
+            println!("{USAGE}\n{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        ArgsOutcome::Error(msg) => return usage_error(&msg),
+    };
+    if args.cgi {
+        return usage_error("argument --cgi: CGI is not supported yet");
+    }
+    if !args.directory.is_dir() {
+        return usage_error(&format!(
+            "argument -d/--directory: not a directory: '{}'",
+            args.directory.display()
+        ));
+    }
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("httpserver: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("{USAGE}\nhttpserver: error: {msg}");
+    ExitCode::from(2)
+}
+
+fn run(args: args::Args) -> Result<()> {
+    let listener = match &args.bind {
+        Some(host) => {
+            let addr = (host.as_str(), args.port)
+                .to_socket_addrs()
+                .with_context(|| format!("cannot resolve bind address {host:?}"))?
+                .next()
+                .with_context(|| format!("no address for {host:?}"))?;
+            server::bind(addr).with_context(|| format!("cannot bind to {addr}"))?
+        }
+        // All interfaces, dual-stack as CPython: `::` (IPv4 clients arrive
+        // as ::ffff:a.b.c.d), falling back to 0.0.0.0 without IPv6.
+        None => {
+            let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), args.port);
+            match server::bind(v6) {
+                Ok(l) => l,
+                Err(_) => {
+                    let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.port);
+                    server::bind(v4).with_context(|| format!("cannot bind to port {}", args.port))?
+                }
+            }
+        }
+    };
+    let local = listener.local_addr()?;
+    let host = local.ip().to_string();
+    let url_host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+    let files = fs::NativeFiles::new(args.directory.clone(), args.follow_symlinks)
+        .with_context(|| format!("cannot serve {}", args.directory.display()))?;
+    let config = Config { protocol: args.protocol, ..Config::default() };
+    let srv = server::Server { config, files, mime: server::system_mime_types() };
+    install_interrupt_handler();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Serving HTTP on {host} port {} (http://{url_host}:{}/) ...", local.port(), local.port())?;
+    out.flush()?;
+    drop(out);
+    server::run(listener, srv)
+}
+
+/// Ctrl-C: CPython prints this and exits 0. Done inside the handler with
+/// async-signal-safe calls only (write, _exit).
+fn install_interrupt_handler() {
+    extern "C" fn on_sigint(_: libc::c_int) {
+        const MSG: &[u8] = b"\nKeyboard interrupt received, exiting.\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe.
+        unsafe {
+            libc::write(1, MSG.as_ptr().cast(), MSG.len());
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: installing a handler that only makes async-signal-safe calls.
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+}

@@ -125,9 +125,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
                 let v = value.unwrap_or_default();
                 match ServerProtocol::parse(&v) {
                     Some(p) => args.protocol = p,
-                    None => return ArgsOutcome::Error(format!(
+                    None => {
+                        return ArgsOutcome::Error(format!(
                         "argument -p/--protocol: invalid choice: '{v}' (choose from 'HTTP/1.0', 'HTTP/1.1')"
-                    )),
+                    ))
+                    }
                 }
             }
             _ => unrecognized.push(arg.clone()),

@@ -1,0 +1,324 @@
+//! Shared helpers for the black-box suites: a fixture tree, server
+//! processes on loopback (killed by pid when dropped), a raw-bytes client
+//! and response normalisation.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Our binary, built by cargo for this test target.
+pub fn our_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_httpserver"))
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "httpserver-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write(root: &Path, rel: &str, data: &[u8]) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, data).unwrap();
+}
+
+fn set_mtime(path: &Path, t: SystemTime) {
+    let f = fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(t).unwrap();
+}
+
+/// The tree both servers serve in the differential suite. `outside` is a
+/// sibling directory a symbolic link escapes to.
+pub fn fixture_tree(root: &Path, outside: &Path) {
+    write(root, "a.txt", b"hello\n");
+    write(root, "empty.txt", b"");
+    write(root, "UPPER.TXT", b"upper\n");
+    write(root, "noext", b"no extension\n");
+    write(root, "we ird&<>.txt", b"weird\n");
+    write(root, "\u{e9}t\u{e9}.txt", "unicode \u{e9}\n".as_bytes());
+    write(root, "sub/index.html", b"<h1>index.html</h1>\n");
+    write(root, "sub/other.txt", b"other\n");
+    write(root, "htm/index.htm", b"<h1>index.htm</h1>\n");
+    write(root, "both/index.html", b"html wins\n");
+    write(root, "both/index.htm", b"htm loses\n");
+    write(root, "dir2/B.txt", b"B\n");
+    write(root, "dir2/a.txt", b"a\n");
+    write(root, "dir2/c d.txt", b"c d\n");
+    write(root, "dir2/&amp;.txt", b"amp\n");
+    fs::create_dir_all(root.join("dir2/Sub Dir")).unwrap();
+    fs::create_dir_all(root.join("emptydir")).unwrap();
+    fs::create_dir_all(root.join("indexdir/index.html")).unwrap(); // a directory named index.html
+    write(root, "indexdir/file.txt", b"f\n");
+    for ext in [
+        "json",
+        "js",
+        "mjs",
+        "css",
+        "png",
+        "svg",
+        "svgz",
+        "gz",
+        "tgz",
+        "tar.gz",
+        "Z",
+        "bz2",
+        "xz",
+        "py",
+        "md",
+        "wasm",
+        "rs",
+        "xyzunknown",
+        "csv",
+        "webp",
+        "woff2",
+        "txt.br",
+        "pdf",
+        "zip",
+        "jpg",
+        "ico",
+        "c",
+        "sh",
+    ] {
+        write(root, &format!("mime/file.{ext}"), ext.as_bytes());
+    }
+    write(root, "old.txt", b"from the sixties\n");
+    set_mtime(&root.join("old.txt"), SystemTime::UNIX_EPOCH - Duration::from_secs(300_000_000));
+    write(root, "fixed.txt", b"fixed mtime\n");
+    set_mtime(&root.join("fixed.txt"), SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    // Links: inside the root, to a directory, and escaping it.
+    write(outside, "secret.txt", b"outside the root\n");
+    std::os::unix::fs::symlink("a.txt", root.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink("dir2", root.join("linkdir")).unwrap();
+    fs::create_dir_all(root.join("links")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.txt"), root.join("links/escape.txt")).unwrap();
+    std::os::unix::fs::symlink("../a.txt", root.join("links/inside.txt")).unwrap();
+    // A name that is not UTF-8.
+    let raw = root.join("raw").join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
+    fs::create_dir_all(root.join("raw")).unwrap();
+    fs::write(raw, b"latin-1 name\n").unwrap();
+    write(root, "raw/plain.txt", b"plain\n");
+}
+
+/// A server process on 127.0.0.1, killed by pid on drop; its stderr is
+/// collected line by line.
+pub struct ServerProcess {
+    pub name: &'static str,
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl ServerProcess {
+    /// Start `program args... 0` (port chosen by the kernel) and wait for
+    /// its `Serving HTTP on ... port N` line.
+    pub fn start(name: &'static str, program: &Path, pre_args: &[&str], args: &[&str]) -> ServerProcess {
+        let mut cmd = Command::new(program);
+        cmd.args(pre_args).args(args).args(["-b", "127.0.0.1", "0"]);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first).unwrap();
+        let port: u16 = first
+            .split(" port ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{name} did not announce a port: {first:?}"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
+                sink.lock().unwrap().push(String::from_utf8_lossy(&line).trim_end_matches('\n').to_string());
+                line.clear();
+            }
+        });
+        ServerProcess { name, child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log }
+    }
+
+    /// Our server on `dir` with extra flags.
+    pub fn ours(dir: &Path, flags: &[&str]) -> ServerProcess {
+        let mut args: Vec<&str> = vec!["-d", dir.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        ServerProcess::start("httpserver", &our_binary(), &[], &args)
+    }
+
+    /// `python3 -u -m http.server` on `dir` with extra flags.
+    pub fn cpython(dir: &Path, flags: &[&str]) -> ServerProcess {
+        let mut args: Vec<&str> = vec!["-d", dir.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        ServerProcess::start(
+            "python3 -m http.server",
+            Path::new("python3"),
+            &["-u", "-m", "http.server"],
+            &args,
+        )
+    }
+
+    /// Log lines so far, with timestamps normalised; waits until the log
+    /// has been quiet for a moment so lines of the last request are in.
+    pub fn take_log(&self) -> Vec<String> {
+        let mut last = usize::MAX;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            std::thread::sleep(Duration::from_millis(25));
+            let n = self.log.lock().unwrap().len();
+            if n == last || Instant::now() > deadline {
+                break;
+            }
+            last = n;
+        }
+        let lines: Vec<String> = self.log.lock().unwrap().drain(..).collect();
+        lines.into_iter().map(|l| normalise_log_line(&l)).collect()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `[25/Nov/2026 08:00:00]` → `[TIME]`.
+pub fn normalise_log_line(line: &str) -> String {
+    match (line.find(" - - ["), line.find("] ")) {
+        (Some(a), Some(b)) if b > a => format!("{} - - [TIME]{}", &line[..a], &line[b + 1..]),
+        _ => line.to_string(),
+    }
+}
+
+/// Send `request`, half-close if asked, and read until the server closes
+/// (or `timeout` passes with nothing more).
+pub fn exchange(addr: SocketAddr, request: &[u8], half_close: bool, timeout: Duration) -> Vec<u8> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(request);
+    if half_close {
+        let _ = s.shutdown(Shutdown::Write);
+    }
+    read_to_close(&mut s)
+}
+
+/// Read until EOF, a reset, or the read timeout.
+pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// One request on a fresh connection, read to close.
+pub fn get(addr: SocketAddr, request: &str) -> Vec<u8> {
+    exchange(addr, request.as_bytes(), false, Duration::from_secs(5))
+}
+
+/// Replace the values of `Date:` and `Server:` header lines.
+pub fn normalise_response(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let rest = &raw[i..];
+        let mut replaced = false;
+        for name in [&b"\r\nDate: "[..], &b"\r\nServer: "[..]] {
+            if rest.starts_with(name) {
+                let end = rest[2..].windows(2).position(|w| w == b"\r\n").map_or(rest.len(), |p| p + 2);
+                out.extend_from_slice(&name[..name.len() - 1]);
+                out.extend_from_slice(b" <normalised>");
+                i += end;
+                replaced = true;
+                break;
+            }
+        }
+        if !replaced {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A parsed single response.
+#[derive(Debug)]
+pub struct Response {
+    pub status_line: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn status(&self) -> u16 {
+        self.status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parse one response (head + rest of the bytes as body).
+pub fn parse_response(raw: &[u8]) -> Response {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| {
+        panic!("no response head in {:?}", String::from_utf8_lossy(&raw[..raw.len().min(300)]))
+    });
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("").to_string();
+    let headers =
+        lines.filter_map(|l| l.split_once(": ").map(|(n, v)| (n.to_string(), v.to_string()))).collect();
+    Response { status_line, headers, body: raw[end + 4..].to_vec() }
+}
+
+pub fn show(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    if s.len() > 600 {
+        format!("{}...[{} bytes]", &s[..600], bytes.len())
+    } else {
+        s.into_owned()
+    }
+}

@@ -347,7 +347,7 @@ impl Connection {
             },
         };
         let text = latin1_string(&data[..line_len]);
-        let line = text.trim_end_matches(|c| c == '\r' || c == '\n').to_string();
+        let line = text.trim_end_matches(['\r', '\n']).to_string();
         self.request_line = line.clone();
         let parsed = match parse_request_line(&line) {
             Ok(RequestLine::Empty) => {

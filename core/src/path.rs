@@ -252,7 +252,7 @@ pub fn url_split(url: &str) -> UrlParts {
     }
     let mut netloc = String::new();
     if let Some(after) = rest.strip_prefix("//") {
-        let end = after.find(|c| matches!(c, '/' | '?' | '#')).unwrap_or(after.len());
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
         netloc = after[..end].to_string();
         rest = &after[end..];
     }

@@ -160,7 +160,7 @@ fn client_address(peer: SocketAddr) -> String {
 
 fn is_disconnect(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<io::Error>().map_or(false, |io| {
+        c.downcast_ref::<io::Error>().is_some_and(|io| {
             matches!(
                 io.kind(),
                 io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted

@@ -1,0 +1,39 @@
+//! The core is sans-IO: its library source names no sockets, files,
+//! threads, processes, clocks or environment, and has no WASI-specific
+//! code. (This test reads the source; the library itself never could.)
+
+use std::fs;
+use std::path::Path;
+
+const FORBIDDEN: &[&str] = &[
+    "std::net",
+    "std::fs",
+    "std::thread",
+    "std::process",
+    "std::env",
+    "SystemTime::now",
+    "Instant::now",
+    "target_os = \"wasi\"",
+    "unsafe ",
+];
+
+#[test]
+fn core_library_does_no_io() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut checked = 0;
+    for entry in fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().map_or(true, |e| e != "rs") {
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for bad in FORBIDDEN {
+                assert!(!code.contains(bad), "{}:{}: uses {bad}: {line}", path.display(), n + 1);
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} source files found");
+}

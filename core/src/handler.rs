@@ -1,6 +1,39 @@
 //! `BaseHTTPRequestHandler`'s `do_<METHOD>` dispatch as a trait: write a
 //! handler as plain functions from a request to a reply, with no socket in
 //! sight. The shell (or [`crate::blocking::serve_stream`]) carries it out.
+//!
+//! ```
+//! use httpserver_core::{dispatch, BodyUse, Handler, Reply, Request, RequestHead};
+//!
+//! /// Greets on GET, echoes POST bodies; every other method gets CPython's 501.
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     type Body = ();
+//!     fn body_use(&mut self, _head: &RequestHead) -> BodyUse {
+//!         BodyUse::Buffer { limit: 1 << 20 }
+//!     }
+//!     fn do_get(&mut self, req: &Request) -> Reply<()> {
+//!         let text = format!("Hello, {}\n", req.head.target);
+//!         Reply::bytes(200, "text/plain; charset=utf-8", text.into_bytes())
+//!     }
+//!     fn do_post(&mut self, req: &Request) -> Reply<()> {
+//!         Reply::bytes(200, "application/octet-stream", req.body.clone())
+//!     }
+//! }
+//!
+//! // Drive it without a socket: feed a request, dispatch, look at the reply.
+//! let mut conn = httpserver_core::Connection::new(Default::default());
+//! conn.receive(b"PUT /x HTTP/1.0\r\n\r\n");
+//! let Some(httpserver_core::Event::RequestHead(head)) = conn.next_event() else { panic!() };
+//! let reply = dispatch(&mut Echo, &Request { head, body: Vec::new() });
+//! assert_eq!(reply.head.status, 501);
+//! assert_eq!(reply.head.reason.as_deref(), Some("Unsupported method ('PUT')"));
+//! ```
+//!
+//! `core/examples/echo_server.rs` serves the same handler on a socket with
+//! [`crate::blocking::serve_stream`]:
+//! `cargo run -p httpserver-core --example echo_server -- 8080`.
 
 use crate::error::ProtocolError;
 use crate::error_page::{error_page, error_texts, ERROR_CONTENT_TYPE};

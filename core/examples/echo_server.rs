@@ -49,8 +49,9 @@ impl Shell<TcpStream, Vec<u8>> for Stderr {
         s: &mut TcpStream,
         head: &mut Vec<u8>,
         body: Vec<u8>,
-        len: u64,
+        len: Option<u64>,
     ) -> io::Result<u64> {
+        let len = len.unwrap_or(body.len() as u64);
         head.extend_from_slice(&body[..len as usize]);
         s.write_all(head)?;
         head.clear();

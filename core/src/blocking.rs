@@ -18,10 +18,17 @@ pub trait Shell<S, B> {
     /// Write one log message (the shell adds address and time).
     fn log(&mut self, message: &str);
     /// Send `head` (response bytes not yet written, possibly empty) and then
-    /// `len` bytes of `body` to `stream`; return how many body bytes went
-    /// out. Sending head and a small body in one write is the shell's
-    /// choice; `head` must be empty when this returns.
-    fn send_source(&mut self, stream: &mut S, head: &mut Vec<u8>, body: B, len: u64) -> io::Result<u64>;
+    /// `len` bytes of `body` (all of it, to its end, when `len` is `None`)
+    /// to `stream`; return how many body bytes went out. Sending head and a
+    /// small body in one write is the shell's choice; `head` must be empty
+    /// when this returns.
+    fn send_source(
+        &mut self,
+        stream: &mut S,
+        head: &mut Vec<u8>,
+        body: B,
+        len: Option<u64>,
+    ) -> io::Result<u64>;
 }
 
 /// Serve one connection until it closes. Errors are I/O errors (including
@@ -145,11 +152,22 @@ where
         (_, BodyPlan::None) | (Body::Empty, _) => {}
         (Body::Bytes(bytes), _) => conn.send_body(&bytes, out)?,
         (Body::Source { source, len }, _) => {
-            let sent = shell.send_source(stream, out, source, len)?;
+            let sent = shell.send_source(stream, out, source, Some(len))?;
             conn.body_sent(sent)?;
             if sent < len {
                 // The file shrank under us: the framing is broken; close.
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than its length"));
+            }
+        }
+        (Body::Stream(source), plan) => {
+            let limit = match plan {
+                BodyPlan::Length(n) => Some(n),
+                _ => None,
+            };
+            let sent = shell.send_source(stream, out, source, limit)?;
+            conn.body_sent(sent)?;
+            if limit.map_or(false, |n| sent < n) {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "body shorter than its length"));
             }
         }
     }

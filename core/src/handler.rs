@@ -80,6 +80,9 @@ pub enum Body<B> {
         /// Its length, which the head's `Content-Length` also says.
         len: u64,
     },
+    /// A source of unknown length the shell copies until it ends (CGI
+    /// output): with no `Content-Length`, the connection closes after it.
+    Stream(B),
 }
 
 /// What a handler decided; the shell carries it out.
@@ -136,6 +139,18 @@ impl<B> Reply<B> {
     /// A reply with just a head (redirects, 304).
     pub fn head_only(head: ResponseHead) -> Reply<B> {
         Reply { head, body: Body::Empty, error_log: None }
+    }
+
+    /// The same reply with its body source converted (e.g. to wrap one
+    /// handler's body type in another's).
+    pub fn map_body<C>(self, f: impl FnOnce(B) -> C) -> Reply<C> {
+        let body = match self.body {
+            Body::Empty => Body::Empty,
+            Body::Bytes(b) => Body::Bytes(b),
+            Body::Source { source, len } => Body::Source { source: f(source), len },
+            Body::Stream(source) => Body::Stream(f(source)),
+        };
+        Reply { head: self.head, body, error_log: self.error_log }
     }
 }
 

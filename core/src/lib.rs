@@ -46,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod cgi;
 mod connection;
 mod date;
 mod error;
@@ -66,6 +67,11 @@ mod status;
 pub mod blocking;
 
 pub use body::{BodyDecoder, BodyStep, MAX_CHUNK_LINE, MAX_TRAILERS};
+pub use cgi::{
+    cgi_argv, cgi_environment, is_cgi, locate_script, parse_cgi_head, script_not_executable,
+    script_not_found, script_not_plain_file, url_collapse_path, CgiHead, CgiHeadError, CgiMatch, CgiScript,
+    CgiServerInfo, DEFAULT_CGI_DIRECTORIES,
+};
 pub use connection::{
     Config, Connection, Event, DEFAULT_MAX_HEAD, MAX_HEADER_LINE, MAX_HEADER_LINES, MAX_REQUEST_LINE,
 };

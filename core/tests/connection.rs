@@ -422,8 +422,9 @@ impl Shell<MemStream, Vec<u8>> for TestShell {
         s: &mut MemStream,
         head: &mut Vec<u8>,
         body: Vec<u8>,
-        len: u64,
+        len: Option<u64>,
     ) -> io::Result<u64> {
+        let len = len.unwrap_or(body.len() as u64);
         s.write_all(head)?;
         head.clear();
         s.write_all(&body[..len as usize])?;

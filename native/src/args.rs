@@ -2,11 +2,13 @@
 //! options, defaults, usage line, error messages and exit code 2.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use httpserver_core::ServerProtocol;
 
 pub const USAGE: &str =
-    "usage: httpserver [-h] [--cgi] [--follow-symlinks] [-b ADDRESS] [-d DIRECTORY] [-p VERSION] [port]";
+    "usage: httpserver [-h] [--cgi] [--follow-symlinks] [-b ADDRESS] [-d DIRECTORY] [-p VERSION]
+                  [--cgi-timeout SECONDS] [--cgi-max-body BYTES] [port]";
 
 pub const HELP: &str = "
 positional arguments:
@@ -23,6 +25,10 @@ options:
                         serve this directory (default: current directory)
   -p VERSION, --protocol VERSION
                         conform to this HTTP version (default: HTTP/1.0)
+  --cgi-timeout SECONDS
+                        kill a CGI script that runs longer (default: 60)
+  --cgi-max-body BYTES  largest request body passed to a CGI script; larger
+                        ones get 413 before the script starts (default: 33554432)
 ";
 
 /// What the command line asked for.
@@ -34,7 +40,15 @@ pub struct Args {
     pub directory: PathBuf,
     pub protocol: ServerProtocol,
     pub port: u16,
+    pub cgi_timeout: Duration,
+    pub cgi_max_body: u64,
 }
+
+/// Default CGI time limit: generous; a script past it is surely stuck.
+pub const DEFAULT_CGI_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default CGI body cap: 32 MiB (uploads through a CGI form), far above
+/// nginx's 1 MiB default, still bounded.
+pub const DEFAULT_CGI_MAX_BODY: u64 = 32 << 20;
 
 /// Why parsing stopped.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,6 +68,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
         directory: cwd,
         protocol: ServerProtocol::Http10,
         port: 8000,
+        cgi_timeout: DEFAULT_CGI_TIMEOUT,
+        cgi_max_body: DEFAULT_CGI_MAX_BODY,
     };
     let mut port: Option<String> = None;
     let mut unrecognized: Vec<String> = Vec::new();
@@ -87,13 +103,15 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
             Ok(n) => n,
             Err(msg) => return ArgsOutcome::Error(msg),
         };
-        let takes_value =
-            matches!(name.as_str(), "-b" | "--bind" | "-d" | "--directory" | "-p" | "--protocol");
+        let takes_value = matches!(
+            name.as_str(),
+            "-b" | "--bind" | "-d" | "--directory" | "-p" | "--protocol" | "--cgi-timeout" | "--cgi-max-body"
+        );
         let label = match name.as_str() {
             "-b" | "--bind" => "-b/--bind",
             "-d" | "--directory" => "-d/--directory",
             "-p" | "--protocol" => "-p/--protocol",
-            _ => "",
+            other => other,
         };
         let value = if takes_value {
             match inline {
@@ -132,6 +150,26 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
                     }
                 }
             }
+            "--cgi-timeout" => {
+                let v = value.unwrap_or_default();
+                match v.parse::<f64>() {
+                    Ok(secs) if secs > 0.0 && secs.is_finite() => {
+                        args.cgi_timeout = Duration::from_secs_f64(secs)
+                    }
+                    _ => return ArgsOutcome::Error(format!("argument --cgi-timeout: invalid value: '{v}'")),
+                }
+            }
+            "--cgi-max-body" => {
+                let v = value.unwrap_or_default();
+                match v.parse::<u64>() {
+                    Ok(n) => args.cgi_max_body = n,
+                    _ => {
+                        return ArgsOutcome::Error(format!(
+                            "argument --cgi-max-body: invalid int value: '{v}'"
+                        ))
+                    }
+                }
+            }
             _ => unrecognized.push(arg.clone()),
         }
     }
@@ -149,7 +187,16 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
 
 /// argparse accepts unambiguous prefixes of long options.
 fn expand_long(name: &str) -> Result<String, String> {
-    const LONG: &[&str] = &["--help", "--cgi", "--follow-symlinks", "--bind", "--directory", "--protocol"];
+    const LONG: &[&str] = &[
+        "--help",
+        "--cgi",
+        "--follow-symlinks",
+        "--bind",
+        "--directory",
+        "--protocol",
+        "--cgi-timeout",
+        "--cgi-max-body",
+    ];
     if !name.starts_with("--") || LONG.contains(&name) {
         return Ok(name.to_string());
     }

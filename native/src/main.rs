@@ -1,13 +1,16 @@
 //! `httpserver`: a drop-in for `python -m http.server`.
 
 mod args;
+mod cgi;
 mod fs;
+mod handler;
 mod localtime;
 mod server;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use httpserver_core::Config;
@@ -24,9 +27,6 @@ fn main() -> ExitCode {
         }
         ArgsOutcome::Error(msg) => return usage_error(&msg),
     };
-    if args.cgi {
-        return usage_error("argument --cgi: CGI is not supported yet");
-    }
     if !args.directory.is_dir() {
         return usage_error(&format!(
             "argument -d/--directory: not a directory: '{}'",
@@ -76,7 +76,19 @@ fn run(args: args::Args) -> Result<()> {
     let files = fs::NativeFiles::new(args.directory.clone(), args.follow_symlinks)
         .with_context(|| format!("cannot serve {}", args.directory.display()))?;
     let config = Config { protocol: args.protocol, ..Config::default() };
-    let srv = server::Server { config, files, mime: server::system_mime_types() };
+    let cgi = args.cgi.then(|| {
+        Arc::new(cgi::CgiConfig {
+            directories: httpserver_core::DEFAULT_CGI_DIRECTORIES.iter().map(|d| d.to_string()).collect(),
+            max_body: args.cgi_max_body,
+            time_limit: args.cgi_timeout,
+            server_name: cgi::server_fqdn(local.ip()),
+            server_port: local.port(),
+            software: config.server_version.clone(),
+            protocol: config.protocol.as_str().to_string(),
+            root_display: args.directory.to_string_lossy().into_owned(),
+        })
+    });
+    let srv = server::Server { config, files, mime: server::system_mime_types(), cgi };
     install_interrupt_handler();
     let mut out = std::io::stdout().lock();
     writeln!(out, "Serving HTTP on {host} port {} (http://{url_host}:{}/) ...", local.port(), local.port())?;

@@ -9,9 +9,11 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use httpserver_core::blocking::{serve_stream, Shell};
-use httpserver_core::{format_log_line, Config, Connection, MimeTypes, SimpleHandler};
+use httpserver_core::{format_log_line, Config, Connection, MimeTypes};
 
+use crate::cgi::CgiConfig;
 use crate::fs::NativeFiles;
+use crate::handler::{NativeBody, ServerHandler};
 use crate::localtime::now_local;
 
 /// Files smaller than this go out in the same write as the head.
@@ -29,6 +31,7 @@ pub struct Server {
     pub config: Config,
     pub files: NativeFiles,
     pub mime: MimeTypes,
+    pub cgi: Option<Arc<CgiConfig>>,
 }
 
 /// The system `mime.types` files CPython's `mimetypes` reads, in its order.
@@ -64,7 +67,7 @@ struct NativeShell<'a> {
     client: &'a str,
 }
 
-impl Shell<TcpStream, std::fs::File> for NativeShell<'_> {
+impl Shell<TcpStream, NativeBody> for NativeShell<'_> {
     fn now(&mut self) -> SystemTime {
         SystemTime::now()
     }
@@ -77,9 +80,25 @@ impl Shell<TcpStream, std::fs::File> for NativeShell<'_> {
         &mut self,
         stream: &mut TcpStream,
         head: &mut Vec<u8>,
-        mut file: std::fs::File,
-        len: u64,
+        body: NativeBody,
+        len: Option<u64>,
     ) -> io::Result<u64> {
+        match body {
+            NativeBody::File(file) => send_file(stream, head, file, len.unwrap_or(u64::MAX)),
+            NativeBody::Cgi(run) => run.send(stream, head, len),
+        }
+    }
+}
+
+/// A file body: small ones in the same write as the head, large ones by
+/// `sendfile`.
+fn send_file(
+    stream: &mut TcpStream,
+    head: &mut Vec<u8>,
+    mut file: std::fs::File,
+    len: u64,
+) -> io::Result<u64> {
+    {
         if len <= SMALL_FILE {
             let start = head.len();
             head.resize(start + len as usize, 0);
@@ -135,7 +154,8 @@ fn serve_connection(mut stream: TcpStream, peer: SocketAddr, server: &Server) {
     let _ = stream.set_nodelay(true);
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
         let mut conn = Connection::new(server.config.clone());
-        let mut handler = SimpleHandler::new(server.files.clone(), server.mime.clone());
+        let mut handler =
+            ServerHandler::new(server.files.clone(), server.mime.clone(), server.cgi.clone(), client.clone());
         let mut shell = NativeShell { client: &client };
         serve_stream(&mut stream, &mut conn, &mut handler, &mut shell)
             .with_context(|| format!("serving {client}"))?;

@@ -141,7 +141,21 @@ impl ServerProcess {
     /// Start `program args... 0` (port chosen by the kernel) and wait for
     /// its `Serving HTTP on ... port N` line.
     pub fn start(name: &'static str, program: &Path, pre_args: &[&str], args: &[&str]) -> ServerProcess {
+        ServerProcess::start_in(name, program, pre_args, args, None)
+    }
+
+    /// [`ServerProcess::start`] with a working directory.
+    pub fn start_in(
+        name: &'static str,
+        program: &Path,
+        pre_args: &[&str],
+        args: &[&str],
+        cwd: Option<&Path>,
+    ) -> ServerProcess {
         let mut cmd = Command::new(program);
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
         cmd.args(pre_args).args(args).args(["-b", "127.0.0.1", "0"]);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {name}: {e}"));
@@ -173,6 +187,23 @@ impl ServerProcess {
         let mut args: Vec<&str> = vec!["-d", dir.to_str().unwrap()];
         args.extend_from_slice(flags);
         ServerProcess::start("httpserver", &our_binary(), &[], &args)
+    }
+
+    /// Our server serving its working directory `dir` (as CPython's CGI
+    /// tests run it), with extra flags.
+    pub fn ours_in(dir: &Path, flags: &[&str]) -> ServerProcess {
+        ServerProcess::start_in("httpserver", &our_binary(), &[], flags, Some(dir))
+    }
+
+    /// `python3 -u -m http.server` serving its working directory `dir`.
+    pub fn cpython_in(dir: &Path, flags: &[&str]) -> ServerProcess {
+        ServerProcess::start_in(
+            "python3 -m http.server",
+            Path::new("python3"),
+            &["-u", "-m", "http.server"],
+            flags,
+            Some(dir),
+        )
     }
 
     /// `python3 -u -m http.server` on `dir` with extra flags.

@@ -246,12 +246,12 @@ fn bad_script_output_is_502_and_stderr_is_logged_escaped() {
     let _ = p.ours.take_log();
     let r = parse_response(&get(p.ours.addr, "GET /cgi-bin/stderr.sh HTTP/1.0\r\n\r\n"));
     assert_eq!(r.body, b"ok\n");
-    let log = p.ours.take_log().join("\n");
+    let log = p.ours.take_log_expecting(3).join("\n");
     assert!(log.contains("CGI script stderr: evil \\x1b[31m red"), "{log}");
     assert!(!log.contains('\x1b'));
     assert!(log.contains("CGI script exit code 3"), "{log}");
     let _ = get(p.ours.addr, "GET /cgi-bin/hello.sh HTTP/1.0\r\n\r\n");
-    assert!(p.ours.take_log().iter().any(|l| l.ends_with("CGI script exited OK")));
+    assert!(p.ours.take_log_expecting(2).iter().any(|l| l.ends_with("CGI script exited OK")));
 }
 
 #[test]
@@ -288,6 +288,6 @@ fn hanging_script_is_killed_while_others_are_served() {
     let out = hung.join().unwrap();
     assert!(start.elapsed() < Duration::from_secs(30), "killed at its limit, not left hanging");
     assert!(show(&out).contains("started"), "{}", show(&out));
-    let log = ours.take_log().join("\n");
+    let log = ours.take_log_expecting(4).join("\n");
     assert!(log.contains("CGI script timed out") && log.contains("CGI script exit code -9"), "{log}");
 }

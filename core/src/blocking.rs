@@ -1,15 +1,13 @@
 //! The drive loop over a blocking stream: read, feed, handle events, write.
 //! Opt-in (feature `blocking`); it opens nothing and uses only the stream
-//! and the [`Shell`] it is given, so every shell shares one loop.
+//! and the [`Shell`] it is given, so every blocking shell shares one loop.
 
 use std::io::{self, Read, Write};
 use std::time::SystemTime;
 
-use crate::connection::{Connection, Event};
-use crate::handler::{dispatch, Body, BodyUse, Handler, Reply, Request};
-use crate::log::request_message;
-use crate::request::BodyFraming;
-use crate::response::{After, BodyPlan};
+use crate::connection::Connection;
+use crate::handler::Handler;
+use crate::session::{Outcome, Session};
 
 /// What the loop needs from the world.
 pub trait Shell<S, B> {
@@ -46,67 +44,30 @@ where
 {
     let mut buf = vec![0u8; 16 * 1024];
     let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let mut pending: Option<(Request, u64)> = None;
+    let mut session = Session::new();
     loop {
         while let Some(event) = conn.next_event() {
-            match event {
-                Event::RequestHead(head) => {
-                    if conn.should_continue() {
-                        conn.send_continue(&mut out)?;
+            let now = shell.now();
+            let outcome = session.handle_event(event, conn, handler, now, &mut |m| shell.log(m), &mut out)?;
+            let outcome = match outcome {
+                Outcome::SendBody { source, len } => {
+                    let sent = shell.send_source(stream, &mut out, source, len)?;
+                    conn.body_sent(sent)?;
+                    if len.map_or(false, |n| sent < n) {
+                        // The source ended early: the framing is broken; close.
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "body shorter than its length",
+                        ));
                     }
-                    match handler.body_use(&head) {
-                        BodyUse::Discard => {
-                            let req = Request { head, body: Vec::new() };
-                            let reply = dispatch(handler, &req);
-                            respond(stream, conn, shell, &req.head.request_line, reply, &mut out)?;
-                        }
-                        BodyUse::Buffer { limit } => {
-                            if let BodyFraming::Length(n) = head.framing {
-                                if n > limit {
-                                    respond(stream, conn, shell, &head.request_line, too_large(), &mut out)?;
-                                    continue;
-                                }
-                            }
-                            pending = Some((Request { head, body: Vec::new() }, limit));
-                        }
-                    }
+                    session.finish(conn)?
                 }
-                Event::BodyChunk(chunk) => {
-                    if let Some((req, limit)) = pending.as_mut() {
-                        if req.body.len() as u64 + chunk.len() as u64 > *limit {
-                            let line = req.head.request_line.clone();
-                            pending = None;
-                            respond(stream, conn, shell, &line, too_large(), &mut out)?;
-                        } else {
-                            req.body.extend_from_slice(&chunk);
-                        }
-                    }
-                }
-                Event::EndOfRequest => {
-                    if let Some((req, _)) = pending.take() {
-                        let reply = dispatch(handler, &req);
-                        respond(stream, conn, shell, &req.head.request_line, reply, &mut out)?;
-                    }
-                }
-                Event::ProtocolError(err) => {
-                    pending = None;
-                    if conn.is_closed() {
-                        break;
-                    }
-                    let line = conn.request_line().to_string();
-                    match respond(stream, conn, shell, &line, Reply::from_protocol_error(&err), &mut out) {
-                        // A response to this request was already under way:
-                        // nothing more can be said on this connection.
-                        Err(e) if e.kind() == io::ErrorKind::Other => break,
-                        other => {
-                            other?;
-                        }
-                    }
-                }
-                Event::ConnectionClosed => break,
-            }
-            if conn.is_closed() {
-                break;
+                other => other,
+            };
+            if let Outcome::Close = outcome {
+                stream.write_all(&out)?;
+                stream.flush()?;
+                return Ok(());
             }
         }
         if !out.is_empty() {
@@ -124,52 +85,4 @@ where
             conn.receive(&buf[..n]);
         }
     }
-}
-
-fn too_large<B>() -> Reply<B> {
-    Reply::error(413, None, None)
-}
-
-/// Log, write the head, then the body as the plan allows, and finish.
-fn respond<S, B, Sh>(
-    stream: &mut S,
-    conn: &mut Connection,
-    shell: &mut Sh,
-    request_line: &str,
-    reply: Reply<B>,
-    out: &mut Vec<u8>,
-) -> io::Result<After>
-where
-    S: Read + Write,
-    Sh: Shell<S, B>,
-{
-    if let Some(msg) = &reply.error_log {
-        shell.log(msg);
-    }
-    shell.log(&request_message(request_line, reply.head.status));
-    let plan = conn.send_head(&reply.head, shell.now(), out)?;
-    match (reply.body, plan) {
-        (_, BodyPlan::None) | (Body::Empty, _) => {}
-        (Body::Bytes(bytes), _) => conn.send_body(&bytes, out)?,
-        (Body::Source { source, len }, _) => {
-            let sent = shell.send_source(stream, out, source, Some(len))?;
-            conn.body_sent(sent)?;
-            if sent < len {
-                // The file shrank under us: the framing is broken; close.
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than its length"));
-            }
-        }
-        (Body::Stream(source), plan) => {
-            let limit = match plan {
-                BodyPlan::Length(n) => Some(n),
-                _ => None,
-            };
-            let sent = shell.send_source(stream, out, source, limit)?;
-            conn.body_sent(sent)?;
-            if limit.map_or(false, |n| sent < n) {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "body shorter than its length"));
-            }
-        }
-    }
-    Ok(conn.finish()?)
 }

@@ -60,6 +60,21 @@ impl Default for Config {
     }
 }
 
+/// What the connection is waiting for from the peer, so that a shell can
+/// apply the right time limit (the core keeps no time itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPhase {
+    /// Between requests with nothing buffered: an idle persistent
+    /// connection (or a new one with nothing sent yet).
+    Idle,
+    /// Part of a request head has arrived.
+    Head,
+    /// Inside a request body.
+    Body,
+    /// Not reading: a response is under way, or the connection is over.
+    NotReading,
+}
+
 /// What happened on the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -178,6 +193,21 @@ impl Connection {
                 Reading::Body(_) => true,
                 Reading::Done | Reading::Closed => false,
             }
+    }
+
+    /// What the connection waits for from the peer.
+    pub fn read_phase(&self) -> ReadPhase {
+        match self.reading {
+            Reading::Head { .. } if self.writing == Writing::Idle => {
+                if self.start == self.buf.len() {
+                    ReadPhase::Idle
+                } else {
+                    ReadPhase::Head
+                }
+            }
+            Reading::Body(_) => ReadPhase::Body,
+            _ => ReadPhase::NotReading,
+        }
     }
 
     /// Whether the connection is finished for good.

@@ -2,6 +2,7 @@
 //! over a file system the shell supplies through [`Files`].
 
 use std::io;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::date::{format_system_time, parse_http_date, unix_seconds};
@@ -54,12 +55,13 @@ pub trait Files {
 #[derive(Debug)]
 pub struct SimpleHandler<F> {
     files: F,
-    mime: MimeTypes,
+    mime: Arc<MimeTypes>,
 }
 
 impl<F: Files> SimpleHandler<F> {
-    /// A handler over `files`, guessing types with `mime`.
-    pub fn new(files: F, mime: MimeTypes) -> SimpleHandler<F> {
+    /// A handler over `files`, guessing types with `mime` (shared: the
+    /// table is read-only and may be large).
+    pub fn new(files: F, mime: Arc<MimeTypes>) -> SimpleHandler<F> {
         SimpleHandler { files, mime }
     }
 

@@ -61,6 +61,7 @@ mod pyrepr;
 mod python_tables;
 mod request;
 mod response;
+mod session;
 mod status;
 
 #[cfg(feature = "blocking")]
@@ -73,7 +74,8 @@ pub use cgi::{
     CgiServerInfo, DEFAULT_CGI_DIRECTORIES,
 };
 pub use connection::{
-    Config, Connection, Event, DEFAULT_MAX_HEAD, MAX_HEADER_LINE, MAX_HEADER_LINES, MAX_REQUEST_LINE,
+    Config, Connection, Event, ReadPhase, DEFAULT_MAX_HEAD, MAX_HEADER_LINE, MAX_HEADER_LINES,
+    MAX_REQUEST_LINE,
 };
 pub use date::{format_http_date, format_system_time, parse_http_date, unix_seconds, CivilTime};
 pub use error::{ProtocolError, ProtocolErrorKind, UsageError};
@@ -92,4 +94,5 @@ pub use request::{
     parse_content_length, valid_host, BodyFraming, Headers, RequestHead, ServerProtocol, Version,
 };
 pub use response::{After, BodyPlan, CloseReason, ResponseHead};
+pub use session::{Outcome, Session};
 pub use status::{reason_phrase, status_forbids_body, status_text};

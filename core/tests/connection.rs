@@ -435,7 +435,7 @@ impl Shell<MemStream, Vec<u8>> for TestShell {
 fn serve(protocol: ServerProtocol, input: &[u8], split: usize) -> (String, Vec<String>) {
     let mut stream = MemStream { input: input.to_vec(), pos: 0, split, output: Vec::new() };
     let mut conn = Connection::new(config(protocol));
-    let mut handler = SimpleHandler::new(tree(), MimeTypes::new());
+    let mut handler = SimpleHandler::new(tree(), std::sync::Arc::new(MimeTypes::new()));
     let mut shell = TestShell(Vec::new());
     serve_stream(&mut stream, &mut conn, &mut handler, &mut shell).unwrap();
     (String::from_utf8_lossy(&stream.output).into_owned(), shell.0)

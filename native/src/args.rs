@@ -25,6 +25,16 @@ options:
                         serve this directory (default: current directory)
   -p VERSION, --protocol VERSION
                         conform to this HTTP version (default: HTTP/1.0)
+  --header-timeout SECONDS
+                        close a connection whose request head is not complete
+                        this long after it opened (or after its first byte)
+                        (default: 60)
+  --idle-timeout SECONDS
+                        close an idle persistent connection (default: 75)
+  --io-timeout SECONDS  close a connection whose request body or response
+                        makes no progress this long (default: 60)
+  --max-connections N   most connections open at once; more get 503
+                        (default: 10000, or what the descriptor limit allows)
   --cgi-timeout SECONDS
                         kill a CGI script that runs longer (default: 60)
   --cgi-max-body BYTES  largest request body passed to a CGI script; larger
@@ -42,6 +52,10 @@ pub struct Args {
     pub port: u16,
     pub cgi_timeout: Duration,
     pub cgi_max_body: u64,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub io_timeout: Duration,
+    pub max_connections: usize,
 }
 
 /// Default CGI time limit: generous; a script past it is surely stuck.
@@ -70,6 +84,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
         port: 8000,
         cgi_timeout: DEFAULT_CGI_TIMEOUT,
         cgi_max_body: DEFAULT_CGI_MAX_BODY,
+        header_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(75),
+        io_timeout: Duration::from_secs(60),
+        max_connections: 10_000,
     };
     let mut port: Option<String> = None;
     let mut unrecognized: Vec<String> = Vec::new();
@@ -105,7 +123,17 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
         };
         let takes_value = matches!(
             name.as_str(),
-            "-b" | "--bind" | "-d" | "--directory" | "-p" | "--protocol" | "--cgi-timeout" | "--cgi-max-body"
+            "-b" | "--bind"
+                | "-d"
+                | "--directory"
+                | "-p"
+                | "--protocol"
+                | "--cgi-timeout"
+                | "--cgi-max-body"
+                | "--header-timeout"
+                | "--idle-timeout"
+                | "--io-timeout"
+                | "--max-connections"
         );
         let label = match name.as_str() {
             "-b" | "--bind" => "-b/--bind",
@@ -196,6 +224,10 @@ fn expand_long(name: &str) -> Result<String, String> {
         "--protocol",
         "--cgi-timeout",
         "--cgi-max-body",
+        "--header-timeout",
+        "--idle-timeout",
+        "--io-timeout",
+        "--max-connections",
     ];
     if !name.starts_with("--") || LONG.contains(&name) {
         return Ok(name.to_string());

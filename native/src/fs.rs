@@ -16,12 +16,15 @@ pub struct NativeFiles {
     root: PathBuf,
     real_root: PathBuf,
     follow_symlinks: bool,
+    /// The path `metadata` last found confined, so that `open` of the same
+    /// path (the next call, in `send_head`) need not walk it again.
+    checked: Option<LocalPath>,
 }
 
 impl NativeFiles {
     pub fn new(root: PathBuf, follow_symlinks: bool) -> io::Result<NativeFiles> {
         let real_root = fs::canonicalize(&root)?;
-        Ok(NativeFiles { root, real_root, follow_symlinks })
+        Ok(NativeFiles { root, real_root, follow_symlinks, checked: None })
     }
 
     /// The local path: the root joined with checked name segments only.
@@ -34,18 +37,33 @@ impl NativeFiles {
     }
 
     /// The path, or `NotFound` if it leaves the root through a link.
-    fn confined(&self, path: &LocalPath) -> io::Result<PathBuf> {
+    /// Segments are plain names (never `..`), so only a symbolic link can
+    /// lead out: each segment is `lstat`ed, and only a path that holds a
+    /// link pays for resolving it in full. Returns the final `lstat` when
+    /// it already is the answer `stat` would give (no link at the end).
+    fn confined(&self, path: &LocalPath) -> io::Result<(PathBuf, Option<fs::Metadata>)> {
         let full = self.full_path(path);
-        if !self.follow_symlinks && !path.segments().is_empty() {
-            let real = fs::canonicalize(&full)?;
-            if !real.starts_with(&self.real_root) {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "symbolic link leaves the served directory",
-                ));
-            }
+        if self.follow_symlinks || path.segments().is_empty() {
+            return Ok((full, None));
         }
-        Ok(full)
+        let mut p = self.root.clone();
+        let mut last = None;
+        for seg in path.segments() {
+            p.push(OsStr::from_bytes(seg));
+            let m = fs::symlink_metadata(&p)?;
+            if m.file_type().is_symlink() {
+                let real = fs::canonicalize(&full)?;
+                if !real.starts_with(&self.real_root) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "symbolic link leaves the served directory",
+                    ));
+                }
+                return Ok((full, None));
+            }
+            last = Some(m);
+        }
+        Ok((full, last))
     }
 }
 
@@ -71,12 +89,17 @@ impl Files for NativeFiles {
     type File = File;
 
     fn metadata(&mut self, path: &LocalPath) -> io::Result<Metadata> {
-        let full = self.confined(path)?;
-        Ok(to_metadata(&fs::metadata(full)?))
+        self.checked = None;
+        let meta = match self.confined(path)? {
+            (_, Some(lstat)) => to_metadata(&lstat),
+            (full, None) => to_metadata(&fs::metadata(full)?),
+        };
+        self.checked = Some(path.clone());
+        Ok(meta)
     }
 
     fn read_dir(&mut self, path: &LocalPath) -> io::Result<Vec<ListingEntry>> {
-        let full = self.confined(path)?;
+        let (full, _) = self.confined(path)?;
         let mut entries = Vec::new();
         for entry in fs::read_dir(&full)? {
             let entry = entry?;
@@ -89,7 +112,10 @@ impl Files for NativeFiles {
     }
 
     fn open(&mut self, path: &LocalPath) -> io::Result<(File, Metadata)> {
-        let full = self.confined(path)?;
+        let full = match self.checked.take() {
+            Some(p) if p == *path => self.full_path(path),
+            _ => self.confined(path)?.0,
+        };
         // O_NONBLOCK: should a FIFO appear between stat and open, opening it
         // must not hang the connection; fstat below then refuses it.
         let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(full)?;

@@ -26,11 +26,18 @@ pub struct ServerHandler {
 impl ServerHandler {
     pub fn new(
         files: NativeFiles,
-        mime: MimeTypes,
+        mime: Arc<MimeTypes>,
         cgi: Option<Arc<CgiConfig>>,
         client: String,
     ) -> ServerHandler {
         ServerHandler { simple: SimpleHandler::new(files, mime), cgi, client }
+    }
+
+    /// Set the client address (for CGI's REMOTE_ADDR and logs) when one
+    /// handler serves several connections in turn.
+    pub fn set_client(&mut self, client: &str) {
+        self.client.clear();
+        self.client.push_str(client);
     }
 
     fn cgi_match(&self, target: &str) -> Option<CgiMatch> {

@@ -3,12 +3,6 @@
 
 use httpserver_core::CivilTime;
 
-pub fn now_local() -> CivilTime {
-    let now = std::time::SystemTime::now();
-    let secs = httpserver_core::unix_seconds(now);
-    local_civil(secs)
-}
-
 pub fn local_civil(secs: i64) -> CivilTime {
     let t: libc::time_t = secs as libc::time_t;
     // SAFETY: localtime_r writes only into `tm`, which we own; a zeroed

@@ -2,9 +2,11 @@
 
 mod args;
 mod cgi;
+mod event_loop;
 mod fs;
 mod handler;
 mod localtime;
+mod logger;
 mod server;
 
 use std::io::Write;
@@ -88,13 +90,45 @@ fn run(args: args::Args) -> Result<()> {
             root_display: args.directory.to_string_lossy().into_owned(),
         })
     });
-    let srv = server::Server { config, files, mime: server::system_mime_types(), cgi };
+    let fd_budget = raise_fd_limit();
+    let limits = server::Limits {
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        io_timeout: args.io_timeout,
+        // Leave room for files, listings and the listener.
+        max_connections: args.max_connections.min(fd_budget.saturating_sub(64).max(16)),
+    };
+    let srv = server::Server { config, files, mime: server::system_mime_types(), cgi, limits };
     install_interrupt_handler();
     let mut out = std::io::stdout().lock();
     writeln!(out, "Serving HTTP on {host} port {} (http://{url_host}:{}/) ...", local.port(), local.port())?;
     out.flush()?;
     drop(out);
-    server::run(listener, srv)
+    if srv.cgi.is_some() {
+        // CGI handlers block on their scripts: a thread per connection.
+        server::run(listener, srv)
+    } else {
+        event_loop::run(listener, srv)
+    }
+}
+
+/// Raise the soft limit on open files to the hard limit (as nginx's
+/// `worker_rlimit_nofile`), so thousands of connections fit; returns it.
+fn raise_fd_limit() -> usize {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit { rlim_cur: lim.rlim_max.min(1 << 20), rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                lim.rlim_cur = want.rlim_cur;
+            }
+        }
+        lim.rlim_cur as usize
+    }
 }
 
 /// Ctrl-C: CPython prints this and exits 0. Done inside the handler with

@@ -14,7 +14,6 @@ use httpserver_core::{format_log_line, Config, Connection, MimeTypes};
 use crate::cgi::CgiConfig;
 use crate::fs::NativeFiles;
 use crate::handler::{NativeBody, ServerHandler};
-use crate::localtime::now_local;
 
 /// Files smaller than this go out in the same write as the head.
 const SMALL_FILE: u64 = 16 * 1024;
@@ -30,8 +29,9 @@ const LINGER: Duration = Duration::from_secs(2);
 pub struct Server {
     pub config: Config,
     pub files: NativeFiles,
-    pub mime: MimeTypes,
+    pub mime: Arc<MimeTypes>,
     pub cgi: Option<Arc<CgiConfig>>,
+    pub limits: Limits,
 }
 
 /// The system `mime.types` files CPython's `mimetypes` reads, in its order.
@@ -46,21 +46,50 @@ const KNOWN_MIME_FILES: &[&str] = &[
     "/usr/local/etc/mime.types",
 ];
 
-pub fn system_mime_types() -> MimeTypes {
+pub fn system_mime_types() -> Arc<MimeTypes> {
     let mut mime = MimeTypes::new();
     for path in KNOWN_MIME_FILES {
         if let Ok(bytes) = std::fs::read(path) {
             mime.add_mime_types_file(&String::from_utf8_lossy(&bytes));
         }
     }
-    mime
+    Arc::new(mime)
 }
 
-/// Write one log line to stderr in a single write; a failure to log never
-/// stops serving.
+/// Time limits and caps (CPython has none; defaults in nginx's spirit).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From accept (or the end of the previous response, once bytes of the
+    /// next request arrive) to a complete request head.
+    pub header_timeout: Duration,
+    /// An idle persistent connection between requests.
+    pub idle_timeout: Duration,
+    /// No progress reading a request body, or writing a response.
+    pub io_timeout: Duration,
+    /// Most connections open at once; past it, new ones get 503 and close.
+    pub max_connections: usize,
+}
+
+/// Log one line (CPython's format, control characters escaped); a failure
+/// to log never stops serving.
 pub fn log_line(client: &str, message: &str) {
-    let line = format_log_line(client, &now_local().log_format(), message);
-    let _ = io::stderr().lock().write_all(line.as_bytes());
+    crate::logger::write_line(format_log_line(client, &now_local_text(), message));
+}
+
+/// The local time for log lines, formatted once per second per thread.
+fn now_local_text() -> String {
+    use std::cell::RefCell;
+    thread_local! {
+        static CACHE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let secs = httpserver_core::unix_seconds(SystemTime::now());
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            *c = (secs, crate::localtime::local_civil(secs).log_format());
+        }
+        c.1.clone()
+    })
 }
 
 struct NativeShell<'a> {
@@ -127,8 +156,10 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr)
 }
 
+/// The threaded server (used with `--cgi`, whose handlers block).
 pub fn run(listener: TcpListener, server: Server) -> Result<()> {
     let server = Arc::new(server);
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(conn) => conn,
@@ -139,10 +170,18 @@ pub fn run(listener: TcpListener, server: Server) -> Result<()> {
                 continue;
             }
         };
+        use std::sync::atomic::Ordering;
+        if open.fetch_add(1, Ordering::SeqCst) >= server.limits.max_connections {
+            open.fetch_sub(1, Ordering::SeqCst);
+            crate::event_loop::refuse(stream, &peer.ip().to_string());
+            continue;
+        }
         let server = Arc::clone(&server);
-        let spawned = std::thread::Builder::new()
-            .stack_size(THREAD_STACK)
-            .spawn(move || serve_connection(stream, peer, &server));
+        let count = Arc::clone(&open);
+        let spawned = std::thread::Builder::new().stack_size(THREAD_STACK).spawn(move || {
+            serve_connection(stream, peer, &server);
+            count.fetch_sub(1, Ordering::SeqCst);
+        });
         if let Err(e) = spawned {
             log_line(&peer.ip().to_string(), &format!("could not start a thread: {e}"));
         }
@@ -152,6 +191,11 @@ pub fn run(listener: TcpListener, server: Server) -> Result<()> {
 fn serve_connection(mut stream: TcpStream, peer: SocketAddr, server: &Server) {
     let client = client_address(peer);
     let _ = stream.set_nodelay(true);
+    // Blocking sockets: each read or write may wait this long. (The event
+    // loop of the static server keeps finer clocks: head from accept, idle,
+    // body progress.)
+    let _ = stream.set_read_timeout(Some(server.limits.header_timeout.min(server.limits.io_timeout)));
+    let _ = stream.set_write_timeout(Some(server.limits.io_timeout));
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
         let mut conn = Connection::new(server.config.clone());
         let mut handler =

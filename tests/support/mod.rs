@@ -221,10 +221,19 @@ impl ServerProcess {
     /// Log lines so far, with timestamps normalised; waits until the log
     /// has been quiet for a moment so lines of the last request are in.
     pub fn take_log(&self) -> Vec<String> {
-        let mut last = usize::MAX;
+        self.take_log_expecting(0)
+    }
+
+    /// [`ServerProcess::take_log`], first waiting (up to 2 s) for at least
+    /// `min` lines: the server writes its log in batches, up to ~50 ms late.
+    pub fn take_log_expecting(&self, min: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(2);
+        while self.log.lock().unwrap().len() < min && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut last = usize::MAX;
         loop {
-            std::thread::sleep(Duration::from_millis(25));
+            std::thread::sleep(Duration::from_millis(30));
             let n = self.log.lock().unwrap().len();
             if n == last || Instant::now() > deadline {
                 break;

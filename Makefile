@@ -6,7 +6,7 @@ PORT ?= 8000
 DIR ?= .
 CARGO ?= cargo
 
-.PHONY: run build test lint unit msrv clean
+.PHONY: run build test lint unit msrv clean bench
 
 run:
 	$(CARGO) run --release --quiet -p httpserver -- -d "$(DIR)" $(PORT)
@@ -30,3 +30,8 @@ msrv:
 clean:
 	$(CARGO) clean
 	rm -rf tools/msrv/target tools/msrv/vendor tools/msrv/.cargo
+
+# Side-by-side throughput and memory against python3 -m http.server and
+# nginx (installs wrk and nginx when missing); about 5 minutes.
+bench:
+	python3 bench/bench.py

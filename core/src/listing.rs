@@ -1,6 +1,6 @@
 //! The directory listing page of CPython's `list_directory`.
 
-use crate::path::{percent_decode, python_fs_bytes, quote};
+use crate::path::{percent_decode, python_fs_bytes, quote_into};
 
 /// One directory entry as the shell saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,32 +22,31 @@ pub const LISTING_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 /// any order: they are sorted here by lower-cased name.
 pub fn list_directory(target: &str, mut entries: Vec<ListingEntry>) -> Vec<u8> {
     entries.sort_by_cached_key(|e| sort_key(&e.name));
-    let display = html_escape(&python_fs_bytes(percent_decode(target)));
     let mut title = b"Directory listing for ".to_vec();
-    title.extend_from_slice(&display);
+    html_escape_into(&mut title, &python_fs_bytes(percent_decode(target)));
 
-    let mut out = Vec::with_capacity(256 + entries.len() * 64);
+    let mut out = Vec::with_capacity(
+        256 + title.len() * 2 + entries.iter().map(|e| 32 + e.name.len() * 4).sum::<usize>(),
+    );
     out.extend_from_slice(b"<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>");
     out.extend_from_slice(&title);
     out.extend_from_slice(b"</title>\n</head>\n<body>\n<h1>");
     out.extend_from_slice(&title);
     out.extend_from_slice(b"</h1>\n<hr>\n<ul>\n");
     for e in &entries {
-        let mut link = e.name.clone();
-        let mut text = e.name.clone();
-        if e.is_dir {
-            link.push(b'/');
-            text.push(b'/');
-        }
-        if e.is_symlink {
-            // A link to a directory shows `@` but links with `/`.
-            text = e.name.clone();
-            text.push(b'@');
-        }
         out.extend_from_slice(b"<li><a href=\"");
-        out.extend_from_slice(quote(&link).as_bytes());
+        quote_into(&mut out, &e.name);
+        if e.is_dir {
+            out.push(b'/');
+        }
         out.extend_from_slice(b"\">");
-        out.extend_from_slice(&html_escape(&text));
+        html_escape_into(&mut out, &e.name);
+        // A link to a directory shows `@` but links with `/`.
+        if e.is_symlink {
+            out.push(b'@');
+        } else if e.is_dir {
+            out.push(b'/');
+        }
         out.extend_from_slice(b"</a></li>\n");
     }
     out.extend_from_slice(b"</ul>\n<hr>\n</body>\n</html>\n");
@@ -56,8 +55,14 @@ pub fn list_directory(target: &str, mut entries: Vec<ListingEntry>) -> Vec<u8> {
 
 /// The key of `list.sort(key=lambda a: a.lower())` for a name decoded as
 /// Python decodes file names (UTF-8, undecodable bytes as U+DC80..U+DCFF).
-fn sort_key(name: &[u8]) -> Vec<char> {
-    let mut key = Vec::with_capacity(name.len());
+/// UTF-8 strings compare in code-point order, as Python's strings do.
+fn sort_key(name: &[u8]) -> String {
+    if name.is_ascii() {
+        let mut key = String::from_utf8(name.to_vec()).unwrap_or_default();
+        key.make_ascii_lowercase();
+        return key;
+    }
+    let mut key = String::with_capacity(name.len());
     let mut rest = name;
     while !rest.is_empty() {
         match std::str::from_utf8(rest) {
@@ -82,6 +87,11 @@ fn sort_key(name: &[u8]) -> Vec<char> {
 /// `html.escape(s, quote=False)` over bytes: `&`, `<`, `>`.
 pub fn html_escape(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
+    html_escape_into(&mut out, s);
+    out
+}
+
+fn html_escape_into(out: &mut Vec<u8>, s: &[u8]) {
     for &b in s {
         match b {
             b'&' => out.extend_from_slice(b"&amp;"),
@@ -90,7 +100,6 @@ pub fn html_escape(s: &[u8]) -> Vec<u8> {
             _ => out.push(b),
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -184,35 +184,41 @@ pub fn python_fs_bytes(raw: Vec<u8>) -> Vec<u8> {
 /// is `%XX`; a byte that is not valid UTF-8 is quoted as the UTF-8 form of
 /// its surrogate escape, as Python does for a non-UTF-8 file name.
 pub fn quote(name: &[u8]) -> String {
-    let mut out = String::with_capacity(name.len());
-    let push_byte = |out: &mut String, b: u8| {
+    let mut out = Vec::with_capacity(name.len());
+    quote_into(&mut out, name);
+    // Only ASCII was written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`quote`], appended to `out`.
+pub(crate) fn quote_into(out: &mut Vec<u8>, name: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let push = |out: &mut Vec<u8>, b: u8| {
         if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~' | b'/') {
-            out.push(b as char);
+            out.push(b);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
     };
     let mut rest = name;
     while !rest.is_empty() {
         match std::str::from_utf8(rest) {
-            Ok(s) => {
-                s.bytes().for_each(|b| push_byte(&mut out, b));
+            Ok(_) => {
+                rest.iter().for_each(|&b| push(out, b));
                 break;
             }
             Err(e) => {
                 let good = e.valid_up_to();
-                rest[..good].iter().for_each(|&b| push_byte(&mut out, b));
-                let bad = rest[good];
-                let cp = 0xDC00u32 + u32::from(bad);
+                rest[..good].iter().for_each(|&b| push(out, b));
+                let cp = 0xDC00u32 + u32::from(rest[good]);
                 for b in [0xE0 | (cp >> 12) as u8, 0x80 | ((cp >> 6) & 0x3F) as u8, 0x80 | (cp & 0x3F) as u8]
                 {
-                    push_byte(&mut out, b);
+                    push(out, b);
                 }
                 rest = &rest[good + 1..];
             }
         }
     }
-    out
 }
 
 /// The five parts of `urllib.parse.urlsplit` (CPython 3.11 rules).

@@ -6,7 +6,7 @@ PORT ?= 8000
 DIR ?= .
 CARGO ?= cargo
 
-.PHONY: run build test lint unit msrv clean bench
+.PHONY: run build test lint unit msrv clean bench fuzz soak
 
 run:
 	$(CARGO) run --release --quiet -p httpserver -- -d "$(DIR)" $(PORT)
@@ -35,3 +35,19 @@ clean:
 # nginx (installs wrk and nginx when missing); about 5 minutes.
 bench:
 	python3 bench/bench.py
+
+# cargo-fuzz targets (nightly), each for FUZZ_SECS seconds, starting from
+# the committed seed corpus (new inputs go to fuzz/corpus-run, not committed).
+FUZZ_SECS ?= 60
+FUZZ_TARGETS = connection translate_path chunked
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus-run/$$t && cp -n corpus/$$t/* corpus-run/$$t/ && \
+		cargo +nightly fuzz run $$t corpus-run/$$t -- -max_total_time=$(FUZZ_SECS) || exit 1; \
+	done
+
+# The soak test for longer than make test runs it (SOAK_SECS, default 600).
+SOAK_SECS ?= 600
+soak:
+	SOAK_SECS=$(SOAK_SECS) $(CARGO) test --release -p httpserver --test soak -- --nocapture

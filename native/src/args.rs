@@ -8,7 +8,8 @@ use httpserver_core::ServerProtocol;
 
 pub const USAGE: &str =
     "usage: httpserver [-h] [--cgi] [--follow-symlinks] [-b ADDRESS] [-d DIRECTORY] [-p VERSION]
-                  [--cgi-timeout SECONDS] [--cgi-max-body BYTES] [port]";
+                  [--header-timeout SECONDS] [--idle-timeout SECONDS] [--io-timeout SECONDS]
+                  [--max-connections N] [--cgi-timeout SECONDS] [--cgi-max-body BYTES] [port]";
 
 pub const HELP: &str = "
 positional arguments:
@@ -27,14 +28,15 @@ options:
                         conform to this HTTP version (default: HTTP/1.0)
   --header-timeout SECONDS
                         close a connection whose request head is not complete
-                        this long after it opened (or after its first byte)
-                        (default: 60)
+                        this long after it opened, or after its first byte
+                        following an idle spell (default: 60)
   --idle-timeout SECONDS
                         close an idle persistent connection (default: 75)
   --io-timeout SECONDS  close a connection whose request body or response
                         makes no progress this long (default: 60)
-  --max-connections N   most connections open at once; more get 503
-                        (default: 10000, or what the descriptor limit allows)
+  --max-connections N   most connections open at once; more are answered
+                        503 and closed (default: 10000, less if the open-file
+                        limit is lower)
   --cgi-timeout SECONDS
                         kill a CGI script that runs longer (default: 60)
   --cgi-max-body BYTES  largest request body passed to a CGI script; larger
@@ -178,13 +180,28 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
                     }
                 }
             }
-            "--cgi-timeout" => {
+            "--cgi-timeout" | "--header-timeout" | "--idle-timeout" | "--io-timeout" => {
                 let v = value.unwrap_or_default();
-                match v.parse::<f64>() {
-                    Ok(secs) if secs > 0.0 && secs.is_finite() => {
-                        args.cgi_timeout = Duration::from_secs_f64(secs)
+                let secs = match v.parse::<f64>() {
+                    Ok(secs) if secs > 0.0 && secs.is_finite() && secs < 1e9 => Duration::from_secs_f64(secs),
+                    _ => return ArgsOutcome::Error(format!("argument {name}: invalid value: '{v}'")),
+                };
+                match name.as_str() {
+                    "--cgi-timeout" => args.cgi_timeout = secs,
+                    "--header-timeout" => args.header_timeout = secs,
+                    "--idle-timeout" => args.idle_timeout = secs,
+                    _ => args.io_timeout = secs,
+                }
+            }
+            "--max-connections" => {
+                let v = value.unwrap_or_default();
+                match v.parse::<usize>() {
+                    Ok(n) if n > 0 => args.max_connections = n,
+                    _ => {
+                        return ArgsOutcome::Error(format!(
+                            "argument --max-connections: invalid int value: '{v}'"
+                        ))
                     }
-                    _ => return ArgsOutcome::Error(format!("argument --cgi-timeout: invalid value: '{v}'")),
                 }
             }
             "--cgi-max-body" => {

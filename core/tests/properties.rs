@@ -1,0 +1,156 @@
+//! Property tests for the invariants the fuzz targets also check (the fuzz
+//! targets run longer, behind `make fuzz`; these run in `make test`).
+
+use proptest::prelude::*;
+
+use httpserver_core::{
+    translate_path, BodyDecoder, BodyStep, Config, Connection, Event, ResponseHead, ServerProtocol,
+};
+
+/// All events for `input` fed in pieces cut at `cuts`, answering each
+/// request so the next can be parsed; body chunks merged.
+fn events(input: &[u8], cuts: &[usize], protocol: ServerProtocol) -> Vec<Event> {
+    let mut conn = Connection::new(Config { protocol, ..Config::default() });
+    let mut out = Vec::new();
+    let mut got: Vec<Event> = Vec::new();
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+    points.push(input.len());
+    points.sort_unstable();
+    let mut fed = 0;
+    for p in points {
+        if p > fed {
+            conn.receive(&input[fed..p]);
+            fed = p;
+        }
+        drain(&mut conn, &mut out, &mut got);
+    }
+    conn.receive_eof();
+    drain(&mut conn, &mut out, &mut got);
+    got
+}
+
+fn drain(conn: &mut Connection, out: &mut Vec<u8>, got: &mut Vec<Event>) {
+    while let Some(ev) = conn.next_event() {
+        let respond = matches!(ev, Event::EndOfRequest | Event::ProtocolError(_));
+        if let (Event::BodyChunk(more), Some(Event::BodyChunk(prev))) = (&ev, got.last_mut()) {
+            prev.extend_from_slice(more);
+        } else {
+            got.push(ev);
+        }
+        if respond && !conn.is_closed() {
+            let head = ResponseHead::new(200).header("Content-Length", "0");
+            if conn.send_head(&head, std::time::UNIX_EPOCH, out).is_ok() {
+                let _ = conn.finish();
+            }
+        }
+    }
+}
+
+/// Request-ish bytes: fragments of real requests glued with noise.
+fn request_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let pieces = prop_oneof![
+        Just(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
+        Just(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".to_vec()),
+        Just(
+            b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                .to_vec()
+        ),
+        Just(b"GET /a\r\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"Content-Length: 2\r\n".to_vec()),
+        prop::collection::vec(any::<u8>(), 0..40),
+    ];
+    prop::collection::vec(pieces, 1..6).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn connection_events_do_not_depend_on_the_split(
+        input in request_bytes(),
+        cuts in prop::collection::vec(any::<usize>(), 0..12),
+        http11 in any::<bool>(),
+    ) {
+        let protocol = if http11 { ServerProtocol::Http11 } else { ServerProtocol::Http10 };
+        let whole = events(&input, &[], protocol);
+        prop_assert_eq!(events(&input, &cuts, protocol), whole);
+    }
+
+    #[test]
+    fn translate_path_never_leaves_the_root(path in "[/.%a-z0-9\\\\?#]{0,60}", raw in prop::collection::vec(any::<u8>(), 0..30)) {
+        let raw_text: String = raw.iter().map(|&b| b as char).collect();
+        for p in [path.as_str(), raw_text.as_str()] {
+            let t = translate_path(p);
+            for seg in t.segments() {
+                prop_assert!(!seg.is_empty());
+                prop_assert!(seg.as_slice() != b"." && seg.as_slice() != b"..");
+                prop_assert!(!seg.contains(&b'/'));
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_round_trip_in_any_split(
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        sizes in prop::collection::vec(1usize..50, 1..20),
+        split in 1usize..17,
+    ) {
+        // Encode `body` in chunks of the given sizes.
+        let mut wire = Vec::new();
+        let mut rest = body.as_slice();
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes[i % sizes.len()].min(rest.len());
+            wire.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+            wire.extend_from_slice(&rest[..n]);
+            wire.extend_from_slice(b"\r\n");
+            rest = &rest[n..];
+            i += 1;
+        }
+        wire.extend_from_slice(b"0\r\n\r\n");
+        let mut dec = BodyDecoder::ChunkSize;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut got = Vec::new();
+        let mut fed = 0;
+        loop {
+            match dec.step(&buf).map_err(|e| TestCaseError::fail(e.to_string()))? {
+                BodyStep::NeedData => {
+                    prop_assert!(fed < wire.len(), "decoder wants more than the message");
+                    let end = (fed + split).min(wire.len());
+                    buf.extend_from_slice(&wire[fed..end]);
+                    fed = end;
+                }
+                BodyStep::Progress { consumed, data } => {
+                    got.extend_from_slice(&buf[data.0..data.1]);
+                    buf.drain(..consumed);
+                }
+                BodyStep::Done { consumed } => {
+                    buf.drain(..consumed);
+                    break;
+                }
+            }
+        }
+        prop_assert_eq!(got, body);
+        prop_assert!(buf.is_empty() && fed == wire.len());
+    }
+
+    #[test]
+    fn chunked_decoder_never_panics(input in prop::collection::vec(any::<u8>(), 0..200), split in 1usize..9) {
+        let mut dec = BodyDecoder::ChunkSize;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut fed = 0;
+        for _ in 0..1000 {
+            match dec.step(&buf) {
+                Err(_) | Ok(BodyStep::Done { .. }) => break,
+                Ok(BodyStep::NeedData) => {
+                    if fed >= input.len() { break; }
+                    let end = (fed + split).min(input.len());
+                    buf.extend_from_slice(&input[fed..end]);
+                    fed = end;
+                }
+                Ok(BodyStep::Progress { consumed, .. }) => { buf.drain(..consumed); }
+            }
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Hostile input over real sockets. Every case is followed by a normal
+//! request on a fresh connection that must still be answered correctly,
+//! and the whole table runs against both server protocols (smuggling only
+//! shows on persistent connections).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const SECRET: &[u8] = b"outside the root\n";
+
+/// What a case must get back.
+enum Want {
+    /// Exactly these statuses, in order, then the connection closes.
+    Statuses(&'static [u16]),
+    /// A check on the raw response bytes.
+    Check(fn(&[u8])),
+}
+
+struct Case {
+    name: &'static str,
+    request: Vec<u8>,
+    want: Want,
+}
+
+fn case(name: &'static str, request: &str, want: Want) -> Case {
+    Case { name, request: request.as_bytes().to_vec(), want }
+}
+
+fn statuses(raw: &[u8]) -> Vec<u16> {
+    let text = String::from_utf8_lossy(raw);
+    text.match_indices("HTTP/1.")
+        .filter(|(i, _)| *i == 0 || text[..*i].ends_with('\n') || text[..*i].ends_with('>'))
+        .filter_map(|(i, _)| text[i + 9..].get(..3).and_then(|s| s.parse().ok()))
+        .collect()
+}
+
+/// The GET is answered; then, on a persistent connection, a 400 for the
+/// bad body; never a second 200 for the request hidden behind it.
+fn answered_then_400(raw: &[u8]) {
+    let got = statuses(raw);
+    assert!(got == [200] || got == [200, 400], "{got:?}: {}", show(raw));
+}
+
+fn never_leaks(raw: &[u8]) {
+    assert!(!raw.windows(SECRET.len()).any(|w| w == SECRET), "leaked a file outside the root");
+    assert!(!String::from_utf8_lossy(raw).contains("root:x:0:0"), "leaked /etc/passwd");
+}
+
+fn cases() -> Vec<Case> {
+    use Want::*;
+    let h = "Host: x\r\n";
+    let mut v = vec![
+        // --- path traversal, every encoding ---
+        case("traversal_dotdot", "GET /../../../../etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("traversal_pct_dots", "GET /%2e%2e/%2e%2e/%2e%2e/etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("traversal_pct_upper", "GET /%2E%2E/%2E%2E/etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("traversal_pct_slash", "GET /..%2f..%2f..%2fetc%2fpasswd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("traversal_pct_backslash", "GET /..%5c..%5c..%5cetc%5cpasswd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("traversal_raw_backslash", "GET /..\\..\\..\\etc\\passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("traversal_overlong_utf8", "GET /%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("traversal_double_encoded", "GET /%252e%252e/%252e%252e/etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("traversal_nul_pct", "GET /a.txt%00.html HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("absolute_path_target", "GET /etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("absolute_form_traversal", "GET http://x/../../etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("symlink_out_of_root", "GET /escape.txt HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("symlink_dir_out_of_root", "GET /escdir/secret.txt HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("fifo_not_opened", "GET /fifo HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case(
+            "open_redirect_double_slash",
+            "GET //evil.com/%2e%2e/sub HTTP/1.0\r\n\r\n",
+            Check(|raw| {
+                let text = String::from_utf8_lossy(raw);
+                if let Some(loc) = text.lines().find(|l| l.starts_with("Location: ")) {
+                    assert!(!loc[10..].starts_with("//") && !loc[10..].starts_with("/\\"), "{loc}");
+                }
+            }),
+        ),
+        case(
+            "open_redirect_backslash",
+            "GET /\\evil.com/../sub HTTP/1.0\r\n\r\n",
+            Check(|raw| {
+                let text = String::from_utf8_lossy(raw);
+                let loc = text.lines().find(|l| l.starts_with("Location: ")).expect("a redirect");
+                assert!(!loc[10..].starts_with("//") && !loc[10..].starts_with("/\\"), "{loc}");
+            }),
+        ),
+        // --- smuggling shapes ---
+        case("cl_and_te", &format!("POST /a.txt HTTP/1.1\r\n{h}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), Statuses(&[400])),
+        case("duplicate_cl_differing", &format!("GET /a.txt HTTP/1.1\r\n{h}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhelloGET /a.txt HTTP/1.1\r\n{h}\r\n"), Statuses(&[400])),
+        case("cl_list_in_one_field", &format!("GET /a.txt HTTP/1.1\r\n{h}Content-Length: 5, 6\r\n\r\nhello"), Statuses(&[400])),
+        case("cl_plus_sign", &format!("GET /a.txt HTTP/1.1\r\n{h}Content-Length: +5\r\n\r\nhello"), Statuses(&[400])),
+        case("cl_negative", &format!("GET /a.txt HTTP/1.1\r\n{h}Content-Length: -1\r\n\r\n"), Statuses(&[400])),
+        case("cl_underscore", &format!("GET /a.txt HTTP/1.1\r\n{h}Content-Length: 1_0\r\n\r\n"), Statuses(&[400])),
+        case("cl_too_large", &format!("GET /a.txt HTTP/1.1\r\n{h}Content-Length: 9223372036854775808\r\n\r\n"), Statuses(&[400])),
+        case("te_chunked_identity", &format!("POST /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"), Statuses(&[400])),
+        case("te_unknown", &format!("POST /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: gzip\r\n\r\n"), Statuses(&[400])),
+        case("te_twice", &format!("POST /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), Statuses(&[400])),
+        case("te_in_http10", "POST /a.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Statuses(&[400])),
+        case("te_space_before_colon", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n"), Statuses(&[400])),
+        case("obs_fold", &format!("GET /a.txt HTTP/1.1\r\n{h}X-A: 1\r\n\tfolded\r\n\r\n"), Statuses(&[400])),
+        case("obs_fold_te", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n"), Statuses(&[400])),
+        case("bare_cr_in_header", &format!("GET /a.txt HTTP/1.1\r\n{h}X-A: 1\rX-B: 2\r\n\r\n"), Statuses(&[400])),
+        case("nul_in_header_value", &format!("GET /a.txt HTTP/1.1\r\n{h}X-A: 1\x002\r\n\r\n"), Statuses(&[400])),
+        case("bad_header_name", &format!("GET /a.txt HTTP/1.1\r\n{h}X(A): 1\r\n\r\n"), Statuses(&[400])),
+        // Bad chunking after a GET that is answered at once: on a
+        // persistent connection the 400 follows; the request smuggled
+        // behind the bad chunk is never answered.
+        case("huge_chunk_size", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), Check(answered_then_400)),
+        case("chunk_size_bare_lf", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), Check(answered_then_400)),
+        case("chunk_data_bare_lf", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), Check(answered_then_400)),
+        case("chunk_ext_too_long", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n5;{}\r\nhello\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n", "x".repeat(5000)), Check(answered_then_400)),
+        case("chunk_size_signed", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), Check(answered_then_400)),
+        case("bare_lf_accepted", "GET /a.txt HTTP/1.1\nHost: x\nConnection: close\n\n", Statuses(&[200])),
+        // --- Host (RFC 9112 3.2) ---
+        case("http11_without_host", "GET /a.txt HTTP/1.1\r\n\r\n", Statuses(&[400])),
+        case("two_hosts", "GET /a.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Statuses(&[400])),
+        case("invalid_host", "GET /a.txt HTTP/1.1\r\nHost: a b/c\r\n\r\n", Statuses(&[400])),
+        case("valid_ipv6_host", "GET /a.txt HTTP/1.1\r\nHost: [::1]:8000\r\nConnection: close\r\n\r\n", Statuses(&[200])),
+        // --- sizes ---
+        case("request_line_too_long", &format!("GET /{} HTTP/1.0\r\n\r\n", "a".repeat(70_000)), Statuses(&[414])),
+        case("header_line_too_long", &format!("GET / HTTP/1.0\r\nX: {}\r\n\r\n", "a".repeat(70_000)), Statuses(&[431])),
+        case("too_many_headers", &format!("GET / HTTP/1.0\r\n{}\r\n", "X: a\r\n".repeat(150)), Statuses(&[431])),
+        case("head_too_large_total", &format!("GET / HTTP/1.0\r\n{}\r\n", format!("X: {}\r\n", "a".repeat(60_000)).repeat(5)), Statuses(&[431])),
+        case("long_method", &format!("{} / HTTP/1.0\r\n\r\n", "A".repeat(5000)), Statuses(&[501])),
+        case("absurd_version", "GET / HTTP/1.11111111111\r\n\r\n", Statuses(&[400])),
+        case("version_9", "GET / HTTP/9.9\r\n\r\n", Statuses(&[505])),
+        case("nul_in_request_line", "GET /a\x00b HTTP/1.0\r\n\r\n", Check(|raw| assert_eq!(statuses(raw).len(), 1))),
+        case("truncated_body_then_close", &format!("POST /a.txt HTTP/1.1\r\n{h}Content-Length: 100\r\n\r\nshort"), Check(|raw| assert!(statuses(raw).len() <= 1))),
+        Case {
+            name: "tls_client_hello",
+            request: b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 tls hello\r\n\r\n".to_vec(),
+            want: Check(|raw| assert!(statuses(raw).len() <= 1)),
+        },
+        case("raw_query_bytes_accepted", "GET /a.txt?\u{1}\u{ff}\u{7f}=x HTTP/1.0\r\n\r\n", Statuses(&[200])),
+    ];
+    // A pipelined request after an error is never processed.
+    v.push(case(
+        "no_request_after_error",
+        &format!("GET /a.txt HTTP/1.1\r\n{h}Content-Length: x\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"),
+        Statuses(&[400]),
+    ));
+    v
+}
+
+fn serve_tree(root: &std::path::Path, outside: &std::path::Path) {
+    std::fs::write(root.join("a.txt"), b"hello\n").unwrap();
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(outside.join("secret.txt"), SECRET).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.txt"), root.join("escape.txt")).unwrap();
+    std::os::unix::fs::symlink(outside, root.join("escdir")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(root.join("fifo")).status().unwrap().success());
+}
+
+fn normal_request_works(addr: SocketAddr) {
+    let r = parse_response(&get(addr, "GET /a.txt HTTP/1.0\r\n\r\n"));
+    assert_eq!((r.status(), r.body.as_slice()), (200, &b"hello\n"[..]), "server no longer answers normally");
+}
+
+fn run_cases(protocol: &str) {
+    let root = TempDir::new("adv");
+    let outside = TempDir::new("adv-out");
+    serve_tree(root.path(), outside.path());
+    let srv = ServerProcess::ours(root.path(), &["-p", protocol]);
+    let mut failures = Vec::new();
+    let all = cases();
+    assert!(all.len() >= 40, "{} cases", all.len());
+    for c in all {
+        let raw = exchange(srv.addr, &c.request, true, Duration::from_secs(5));
+        let outcome = std::panic::catch_unwind(|| {
+            never_leaks(&raw);
+            match c.want {
+                Want::Statuses(want) => assert_eq!(statuses(&raw), want, "{}", show(&raw)),
+                Want::Check(check) => check(&raw),
+            }
+            normal_request_works(srv.addr);
+        });
+        match outcome {
+            Ok(()) => println!("ok    [{protocol}] {}", c.name),
+            Err(_) => {
+                println!("FAIL  [{protocol}] {}", c.name);
+                failures.push(c.name);
+            }
+        }
+    }
+    // Log lines never carry a raw control character or line break.
+    let log = srv.take_log();
+    for line in &log {
+        assert!(!line.chars().any(|ch| ch.is_control()), "raw control character in log line {line:?}");
+    }
+    assert!(failures.is_empty(), "[{protocol}] failed: {failures:?}");
+}
+
+#[test]
+fn adversarial_http10() {
+    run_cases("HTTP/1.0");
+}
+
+#[test]
+fn adversarial_http11() {
+    run_cases("HTTP/1.1");
+}
+
+#[test]
+fn log_injection_is_escaped() {
+    let root = TempDir::new("adv-log");
+    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+    let srv = ServerProcess::ours(root.path(), &[]);
+    let _ = exchange(
+        srv.addr,
+        b"GET /x\x1b]0;pwned\x07\x1b[2J\rFAKE 127.0.0.1 - - HTTP/1.0\r\nUser-Agent: \x1b[31m\r\n\r\n",
+        true,
+        Duration::from_secs(5),
+    );
+    let log = srv.take_log_expecting(1);
+    let joined = log.join("\n");
+    assert!(joined.contains("\\x1b]0;pwned\\x07\\x1b[2J\\x0dFAKE"), "{joined}");
+    assert!(log.iter().all(|l| !l.chars().any(|c| c.is_control())), "{log:?}");
+    normal_request_works(srv.addr);
+}
+
+#[test]
+fn symlinks_followed_only_when_asked() {
+    let root = TempDir::new("adv-follow");
+    let outside = TempDir::new("adv-follow-out");
+    serve_tree(root.path(), outside.path());
+    let srv = ServerProcess::ours(root.path(), &["--follow-symlinks"]);
+    let r = parse_response(&get(srv.addr, "GET /escape.txt HTTP/1.0\r\n\r\n"));
+    assert_eq!(r.body, SECRET, "--follow-symlinks restores CPython's behaviour");
+    // The listing shows links with @ either way.
+    let listing = show(&get(srv.addr, "GET / HTTP/1.0\r\n\r\n"));
+    assert!(listing.contains(">escape.txt@<"), "{listing}");
+}
+
+#[test]
+fn slow_headers_are_cut_off_from_accept() {
+    let root = TempDir::new("adv-slow");
+    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+    let srv = ServerProcess::ours(root.path(), &["--header-timeout", "1"]);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let start = Instant::now();
+    // One byte every 200 ms: each read is "recent", but the head as a whole
+    // is late. The deadline counts from accept.
+    let mut closed = false;
+    for b in
+        b"GET /a.txt HTTP/1.0\r\nX-Slow: 1234567890123456789012345678901234567890\r\n".iter().cycle().take(60)
+    {
+        if s.write_all(&[*b]).is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let elapsed = start.elapsed();
+    assert!(closed, "slowloris connection still open after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(6), "closed only after {elapsed:?}");
+    normal_request_works(srv.addr);
+}
+
+#[test]
+fn idle_keepalive_connections_time_out() {
+    let root = TempDir::new("adv-idle");
+    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+    let srv = ServerProcess::ours(root.path(), &["-p", "HTTP/1.1", "--idle-timeout", "1"]);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = Instant::now();
+    let all = read_to_close(&mut s);
+    assert_eq!(statuses(&all), [200]);
+    assert!(start.elapsed() < Duration::from_secs(5), "idle connection closed after {:?}", start.elapsed());
+}
+
+#[test]
+fn stalled_body_times_out() {
+    let root = TempDir::new("adv-stall");
+    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+    let srv = ServerProcess::ours(root.path(), &["-p", "HTTP/1.1", "--io-timeout", "1"]);
+    let mut s = TcpStream::connect(srv.addr).unwrap();
+    s.write_all(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = Instant::now();
+    let all = read_to_close(&mut s);
+    assert_eq!(statuses(&all), [501], "answered at once, then the stalled body is cut off");
+    assert!(start.elapsed() < Duration::from_secs(5), "stalled body kept for {:?}", start.elapsed());
+}
+
+#[test]
+fn thousands_of_idle_connections_do_not_starve_others() {
+    let root = TempDir::new("adv-many");
+    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+    let srv = ServerProcess::ours(root.path(), &["-p", "HTTP/1.1"]);
+    let idle: Vec<TcpStream> = (0..2000).filter_map(|_| TcpStream::connect(srv.addr).ok()).collect();
+    assert!(idle.len() >= 1900, "only {} connections opened", idle.len());
+    normal_request_works(srv.addr);
+    // And the idle ones still work.
+    for mut s in idle.into_iter().step_by(100) {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        assert_eq!(statuses(&read_to_close(&mut s)), [200]);
+    }
+}
+
+#[test]
+fn flood_past_the_cap_is_refused_cleanly() {
+    let root = TempDir::new("adv-cap");
+    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+    let srv = ServerProcess::ours(root.path(), &["-p", "HTTP/1.1", "--max-connections", "50"]);
+    let held: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(srv.addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Past the cap: answered 503 at once and closed, never left hanging.
+    let start = Instant::now();
+    let raw = exchange(srv.addr, b"GET /a.txt HTTP/1.0\r\n\r\n", false, Duration::from_secs(5));
+    assert_eq!(statuses(&raw), [503], "{}", show(&raw));
+    assert!(start.elapsed() < Duration::from_secs(3));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(500));
+    normal_request_works(srv.addr);
+}
+
+#[test]
+fn clients_that_vanish_mid_request_or_response_cost_nothing() {
+    let root = TempDir::new("adv-vanish");
+    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+    std::fs::write(root.path().join("big.bin"), vec![1u8; 8 << 20]).unwrap();
+    let mut srv = ServerProcess::ours(root.path(), &["-p", "HTTP/1.1"]);
+    for i in 0..200 {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        let req: &[u8] = match i % 4 {
+            0 => b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n",
+            1 => b"GET /a.txt HTTP/1.1\r\nHo",
+            2 => b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab",
+            _ => b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n",
+        };
+        let _ = s.write_all(req);
+        if i % 2 == 0 {
+            let mut b = [0u8; 100];
+            let _ = s.read(&mut b);
+        }
+        drop(s);
+    }
+    assert!(srv.is_running());
+    normal_request_works(srv.addr);
+}

@@ -6,7 +6,7 @@ PORT ?= 8000
 DIR ?= .
 CARGO ?= cargo
 
-.PHONY: run build test lint unit msrv clean bench fuzz soak
+.PHONY: run build test lint unit msrv clean bench fuzz soak wasi wasi-deps test-wasi-socket
 
 run:
 	$(CARGO) run --release --quiet -p httpserver -- -d "$(DIR)" $(PORT)
@@ -14,7 +14,7 @@ run:
 build:
 	$(CARGO) build --release -p httpserver
 
-test: lint unit msrv
+test: lint wasi unit msrv
 
 lint:
 	$(CARGO) fmt --all --check
@@ -29,7 +29,7 @@ msrv:
 
 clean:
 	$(CARGO) clean
-	rm -rf tools/msrv/target tools/msrv/vendor tools/msrv/.cargo
+	rm -rf tools/msrv/target tools/msrv/vendor tools/msrv/.cargo wasi-shell/target wasi-shell/vendor wasi-shell/.cargo
 
 # Side-by-side throughput and memory against python3 -m http.server and
 # nginx (installs wrk and nginx when missing); about 5 minutes.
@@ -51,3 +51,19 @@ fuzz:
 SOAK_SECS ?= 600
 soak:
 	SOAK_SECS=$(SOAK_SECS) $(CARGO) test --release -p httpserver --test soak -- --nocapture
+
+# The WASI build (Debian's Rust 1.63 + wasm32-wasi std, installed when
+# missing), and what its tests run it with: the wasmtime wheel and socat.
+wasi: wasi-deps
+	wasi-shell/build.sh
+
+wasi-deps:
+	python3 -c "import wasmtime" 2>/dev/null || python3 -m pip install --quiet wasmtime
+	command -v socat >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null)
+
+# The preopened-socket mode needs the wasmtime 46 command line (the last
+# with preview-1 socket preopens; about ten minutes to build, once).
+WASMTIME46 ?= $(HOME)/.cargo/bin/wasmtime
+test-wasi-socket: wasi
+	test -x "$(WASMTIME46)" && "$(WASMTIME46)" --version | grep -q "^wasmtime 46\." || cargo install wasmtime-cli@46.0.3 --locked
+	WASMTIME46="$(WASMTIME46)" $(CARGO) test -p httpserver --features wasi-socket --test wasi_socket

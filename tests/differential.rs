@@ -219,36 +219,7 @@ fn common_scenarios() -> Vec<Scenario> {
             },
         ),
     ];
-    for ext in [
-        "json",
-        "js",
-        "mjs",
-        "css",
-        "png",
-        "svg",
-        "svgz",
-        "gz",
-        "tgz",
-        "tar.gz",
-        "Z",
-        "bz2",
-        "xz",
-        "py",
-        "md",
-        "wasm",
-        "rs",
-        "xyzunknown",
-        "csv",
-        "webp",
-        "woff2",
-        "txt.br",
-        "pdf",
-        "zip",
-        "jpg",
-        "ico",
-        "c",
-        "sh",
-    ] {
+    for ext in MIME_EXTENSIONS {
         let name: &'static str = Box::leak(format!("mime_{ext}").into_boxed_str());
         v.push(same(name, &get10(&format!("/mime/file.{ext}"))));
     }

@@ -117,6 +117,15 @@ struct Exchange {
     expects_continue: bool,
 }
 
+impl Exchange {
+    /// What is known of a request that failed before it was understood:
+    /// the error reply gets a status line and a body, then the connection
+    /// closes.
+    fn failed() -> Exchange {
+        Exchange { is_head: false, http09: false, close_after: true, expects_continue: false }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Writing {
     Idle,
@@ -299,13 +308,7 @@ impl Connection {
             };
             match step {
                 Err(err) => {
-                    let ex = Exchange {
-                        is_head: false,
-                        http09: false,
-                        close_after: true,
-                        expects_continue: false,
-                    };
-                    return Some(self.fail(err, ex));
+                    return Some(self.fail(err, Exchange::failed()));
                 }
                 Ok(BodyStep::NeedData) => {
                     if self.eof {
@@ -313,13 +316,7 @@ impl Connection {
                             ProtocolErrorKind::TruncatedBody,
                             "Request body cut short".to_string(),
                         );
-                        let ex = Exchange {
-                            is_head: false,
-                            http09: false,
-                            close_after: true,
-                            expects_continue: false,
-                        };
-                        return Some(self.fail(err, ex));
+                        return Some(self.fail(err, Exchange::failed()));
                     }
                     return None;
                 }
@@ -353,8 +350,7 @@ impl Connection {
             _ => return HeadOutcome::Incomplete,
         };
         let data = &self.buf[self.start..];
-        let no_exchange =
-            Exchange { is_head: false, http09: false, close_after: true, expects_continue: false };
+        let no_exchange = Exchange::failed();
         let line_len = match line_len {
             Some(n) => n,
             None => match memchr(b'\n', &data[scanned..]) {

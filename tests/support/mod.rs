@@ -56,6 +56,38 @@ fn set_mtime(path: &Path, t: SystemTime) {
     f.set_modified(t).unwrap();
 }
 
+/// Extensions of the `mime/file.EXT` fixtures (one differential scenario each).
+pub const MIME_EXTENSIONS: &[&str] = &[
+    "json",
+    "js",
+    "mjs",
+    "css",
+    "png",
+    "svg",
+    "svgz",
+    "gz",
+    "tgz",
+    "tar.gz",
+    "Z",
+    "bz2",
+    "xz",
+    "py",
+    "md",
+    "wasm",
+    "rs",
+    "xyzunknown",
+    "csv",
+    "webp",
+    "woff2",
+    "txt.br",
+    "pdf",
+    "zip",
+    "jpg",
+    "ico",
+    "c",
+    "sh",
+];
+
 /// The tree both servers serve in the differential suite. `outside` is a
 /// sibling directory a symbolic link escapes to.
 pub fn fixture_tree(root: &Path, outside: &Path) {
@@ -78,36 +110,7 @@ pub fn fixture_tree(root: &Path, outside: &Path) {
     fs::create_dir_all(root.join("emptydir")).unwrap();
     fs::create_dir_all(root.join("indexdir/index.html")).unwrap(); // a directory named index.html
     write(root, "indexdir/file.txt", b"f\n");
-    for ext in [
-        "json",
-        "js",
-        "mjs",
-        "css",
-        "png",
-        "svg",
-        "svgz",
-        "gz",
-        "tgz",
-        "tar.gz",
-        "Z",
-        "bz2",
-        "xz",
-        "py",
-        "md",
-        "wasm",
-        "rs",
-        "xyzunknown",
-        "csv",
-        "webp",
-        "woff2",
-        "txt.br",
-        "pdf",
-        "zip",
-        "jpg",
-        "ico",
-        "c",
-        "sh",
-    ] {
+    for ext in MIME_EXTENSIONS {
         write(root, &format!("mime/file.{ext}"), ext.as_bytes());
     }
     write(root, "old.txt", b"from the sixties\n");

@@ -37,6 +37,7 @@ const NOT_FOUND_SH: &str =
 const HANG_SH: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nstarted\\n'\nexec sleep 600\n";
 const BAD_HEAD_SH: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\rX-Evil: 1\\r\\n\\r\\nbody'\n";
 const STDERR_SH: &str = "#!/bin/sh\nprintf 'evil \\033[31m red\\n' >&2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'\nexit 3\n";
+const WHOAMI_SH: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nid -u\n";
 const ARGV_SH: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nfor a in \"$@\"; do printf 'ARG[%s]\\n' \"$a\"; done\nprintf 'QS[%s]\\n' \"$QUERY_STRING\"\n";
 
 fn script(root: &Path, rel: &str, text: &str, mode: u32) {
@@ -56,6 +57,7 @@ fn cgi_tree(root: &Path) {
     script(root, "cgi-bin/badhead.sh", BAD_HEAD_SH, 0o755);
     script(root, "cgi-bin/stderr.sh", STDERR_SH, 0o755);
     script(root, "cgi-bin/argv.sh", ARGV_SH, 0o755);
+    script(root, "cgi-bin/whoami.sh", WHOAMI_SH, 0o755);
     script(root, "cgi-bin/noexec.py", ENV_PY, 0o644);
     script(root, "cgi-bin/sub/env.py", ENV_PY, 0o755);
     script(root, "htbin/env.py", ENV_PY, 0o755);
@@ -290,4 +292,18 @@ fn hanging_script_is_killed_while_others_are_served() {
     assert!(show(&out).contains("started"), "{}", show(&out));
     let log = ours.take_log_expecting(4).join("\n");
     assert!(log.contains("CGI script timed out") && log.contains("CGI script exit code -9"), "{log}");
+}
+
+#[test]
+fn scripts_run_as_nobody_when_the_server_is_root() {
+    let p = pair(&[]);
+    let me = String::from_utf8(std::process::Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    let nobody =
+        String::from_utf8(std::process::Command::new("id").args(["-u", "nobody"]).output().unwrap().stdout)
+            .unwrap();
+    let ours = parse_response(&get(p.ours.addr, "GET /cgi-bin/whoami.sh HTTP/1.0\r\n\r\n"));
+    let theirs = parse_response(&get(p.theirs.addr, "GET /cgi-bin/whoami.sh HTTP/1.0\r\n\r\n"));
+    let want = if me.trim() == "0" { nobody.trim() } else { me.trim() };
+    assert_eq!(String::from_utf8_lossy(&ours.body).trim(), want);
+    assert_eq!(String::from_utf8_lossy(&theirs.body).trim(), want, "CPython does the same");
 }

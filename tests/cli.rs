@@ -82,6 +82,10 @@ fn start_line_and_ctrl_c_like_cpython() {
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert_eq!(rest, "\nKeyboard interrupt received, exiting.\n");
     assert_eq!(status.code(), Some(0));
+    // The request's log line was written before the exit (lines are batched).
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("\"GET / HTTP/1.0\" 200 -"), "{err:?}");
 }
 
 /// Send a signal with the `kill` command (keeps the tests free of libc).

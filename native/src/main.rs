@@ -13,6 +13,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use httpserver_core::Config;
@@ -99,16 +100,53 @@ fn run(args: args::Args) -> Result<()> {
         max_connections: args.max_connections.min(fd_budget.saturating_sub(64).max(16)),
     };
     let srv = server::Server { config, files, mime: server::system_mime_types(), cgi, limits };
-    install_interrupt_handler();
+    block_interrupts();
     let mut out = std::io::stdout().lock();
     writeln!(out, "Serving HTTP on {host} port {} (http://{url_host}:{}/) ...", local.port(), local.port())?;
     out.flush()?;
     drop(out);
-    if srv.cgi.is_some() {
-        // CGI handlers block on their scripts: a thread per connection.
-        server::run(listener, srv)
-    } else {
-        event_loop::run(listener, srv)
+    std::thread::Builder::new().name("serve".into()).spawn(move || {
+        let result = if srv.cgi.is_some() {
+            // CGI handlers block on their scripts: a thread per connection.
+            server::run(listener, srv)
+        } else {
+            event_loop::run(listener, srv)
+        };
+        if let Err(e) = result {
+            eprintln!("httpserver: error: {e:#}");
+            std::process::exit(1);
+        }
+    })?;
+    wait_for_interrupt();
+    // Workers write their batched log lines at most 50 ms after the first.
+    std::thread::sleep(logger::FLUSH_EVERY + Duration::from_millis(20));
+    println!("\nKeyboard interrupt received, exiting.");
+    Ok(())
+}
+
+/// Block SIGINT in every thread (they inherit the mask), so that only
+/// `wait_for_interrupt` sees it. Child processes get a clean mask (std
+/// resets it when spawning).
+fn block_interrupts() {
+    // SAFETY: sigset manipulation on a local set; pthread_sigmask on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Ctrl-C: CPython prints `Keyboard interrupt received, exiting.` and
+/// exits 0.
+fn wait_for_interrupt() {
+    // SAFETY: sigwait on a set holding the signal blocked above.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let mut sig: libc::c_int = 0;
+        while libc::sigwait(&set, &mut sig) != 0 || sig != libc::SIGINT {}
     }
 }
 
@@ -128,22 +166,5 @@ fn raise_fd_limit() -> usize {
             }
         }
         lim.rlim_cur as usize
-    }
-}
-
-/// Ctrl-C: CPython prints this and exits 0. Done inside the handler with
-/// async-signal-safe calls only (write, _exit).
-fn install_interrupt_handler() {
-    extern "C" fn on_sigint(_: libc::c_int) {
-        const MSG: &[u8] = b"\nKeyboard interrupt received, exiting.\n";
-        // SAFETY: write(2) and _exit(2) are async-signal-safe.
-        unsafe {
-            libc::write(1, MSG.as_ptr().cast(), MSG.len());
-            libc::_exit(0);
-        }
-    }
-    // SAFETY: installing a handler that only makes async-signal-safe calls.
-    unsafe {
-        libc::signal(libc::SIGINT, on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t);
     }
 }

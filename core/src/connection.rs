@@ -146,6 +146,8 @@ pub struct Connection {
     writing: Writing,
     request_line: String,
     closed_reported: bool,
+    /// Whether input was left unread when the connection was closed.
+    unread_at_close: bool,
 }
 
 impl Connection {
@@ -160,6 +162,7 @@ impl Connection {
             writing: Writing::Idle,
             request_line: String::new(),
             closed_reported: false,
+            unread_at_close: false,
         }
     }
 
@@ -222,6 +225,15 @@ impl Connection {
     /// Whether the connection is finished for good.
     pub fn is_closed(&self) -> bool {
         self.writing == Writing::Closed
+    }
+
+    /// Whether the peer may still be sending when the connection closes:
+    /// bytes were buffered but not parsed, or a request body was cut off.
+    /// A shell then closes gracefully (half-close and drain), so that the
+    /// unread bytes do not make the kernel reset the connection and
+    /// destroy the response in flight; otherwise it may simply close.
+    pub fn has_unread_input(&self) -> bool {
+        self.unread_at_close || self.start < self.buf.len() || matches!(self.reading, Reading::Body(_))
     }
 
     /// The request line of the request being answered (`""` when there is
@@ -567,6 +579,8 @@ impl Connection {
             (None, _) => None,
         };
         if let Some(reason) = close {
+            self.unread_at_close = self.start < self.buf.len()
+                || matches!(self.reading, Reading::Body(ref d) if *d != BodyDecoder::Done);
             self.writing = Writing::Closed;
             self.reading = Reading::Closed;
             self.closed_reported = true;

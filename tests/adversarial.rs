@@ -358,3 +358,44 @@ fn clients_that_vanish_mid_request_or_response_cost_nothing() {
     assert!(srv.is_running());
     normal_request_works(srv.addr);
 }
+
+#[test]
+fn a_panic_in_one_connection_is_caught_and_logged() {
+    // Debug builds panic on HTTPSERVER_TEST_PANIC_PATH (the tests run the
+    // debug binary); both the event loop and the threaded (CGI) server.
+    for flags in [&[][..], &["--cgi"][..]] {
+        let root = TempDir::new("adv-panic");
+        std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+        std::env::set_var("HTTPSERVER_TEST_PANIC_PATH", "/boom");
+        let mut srv = ServerProcess::ours(root.path(), flags);
+        std::env::remove_var("HTTPSERVER_TEST_PANIC_PATH");
+        let raw = exchange(srv.addr, b"GET /boom HTTP/1.0\r\n\r\n", true, Duration::from_secs(5));
+        assert!(raw.is_empty(), "{flags:?}: {}", show(&raw));
+        assert!(srv.is_running(), "{flags:?}: the server died");
+        normal_request_works(srv.addr);
+        let log = srv.take_log_expecting(2).join("\n");
+        assert!(log.contains("internal error while serving"), "{flags:?}: {log}");
+    }
+}
+
+#[test]
+fn running_out_of_file_descriptors_backs_off_and_recovers() {
+    let root = TempDir::new("adv-emfile");
+    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+    // 64 descriptors, and a connection cap far above that: accept runs out.
+    let script = format!(
+        "ulimit -n 64; exec {} -b 127.0.0.1 -d {} --max-connections 1000 0",
+        our_binary().display(),
+        root.path().display()
+    );
+    let mut srv =
+        ServerProcess::start("httpserver (64 fds)", std::path::Path::new("sh"), &["-c", &script], &[]);
+    let held: Vec<TcpStream> = (0..120).filter_map(|_| TcpStream::connect(srv.addr).ok()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(srv.is_running(), "the server exited on EMFILE");
+    let log = srv.take_log_expecting(1).join("\n");
+    assert!(log.contains("accept failed") && log.contains("pausing accepts"), "{log}");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(800));
+    normal_request_works(srv.addr);
+}

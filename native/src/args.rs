@@ -57,7 +57,8 @@ pub struct Args {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub io_timeout: Duration,
-    pub max_connections: usize,
+    /// `None`: the default, bounded by the open-file limit.
+    pub max_connections: Option<usize>,
 }
 
 /// Default CGI time limit: generous; a script past it is surely stuck.
@@ -89,7 +90,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
         header_timeout: Duration::from_secs(60),
         idle_timeout: Duration::from_secs(75),
         io_timeout: Duration::from_secs(60),
-        max_connections: 10_000,
+        max_connections: None,
     };
     let mut port: Option<String> = None;
     let mut unrecognized: Vec<String> = Vec::new();
@@ -196,7 +197,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
             "--max-connections" => {
                 let v = value.unwrap_or_default();
                 match v.parse::<usize>() {
-                    Ok(n) if n > 0 => args.max_connections = n,
+                    Ok(n) if n > 0 => args.max_connections = Some(n),
                     _ => {
                         return ArgsOutcome::Error(format!(
                             "argument --max-connections: invalid int value: '{v}'"

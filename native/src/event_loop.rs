@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -37,6 +37,19 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Start one event loop per core and run until the process exits.
 pub fn run(listener: TcpListener, server: Server) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
+    // Accepted sockets inherit TCP_NODELAY from the listener (Linux): one
+    // setsockopt here instead of one per connection.
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt with a valid int option on our listening socket.
+    unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
     let server = Arc::new(server);
     let open = Arc::new(AtomicUsize::new(0));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 64);
@@ -175,7 +188,11 @@ impl Worker {
                 if token == LISTENER {
                     self.accept_all(listener);
                 } else {
-                    self.ready(token);
+                    // Without RDHUP the peer has not closed: a short read
+                    // means the socket is drained (no extra read to EAGAIN).
+                    let peer_closed =
+                        ev.events & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
+                    self.ready(token, !peer_closed);
                 }
             }
             if let Some(until) = self.accept_paused_until {
@@ -196,7 +213,7 @@ impl Worker {
 
     fn accept_all(&mut self, listener: &TcpListener) {
         loop {
-            match listener.accept() {
+            match accept_nonblocking(listener) {
                 Ok((stream, peer)) => self.admit(stream, peer),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -218,11 +235,6 @@ impl Worker {
         if self.open.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
             self.open.fetch_sub(1, Ordering::SeqCst);
             refuse(stream, &peer.ip().to_string());
-            return;
-        }
-        let _ = stream.set_nodelay(true);
-        if stream.set_nonblocking(true).is_err() {
-            self.open.fetch_sub(1, Ordering::SeqCst);
             return;
         }
         let token = self.next_token;
@@ -251,15 +263,18 @@ impl Worker {
         }
         self.conns.insert(token, conn);
         // The request may already be there.
-        self.ready(token);
+        self.ready(token, false);
     }
 
-    fn ready(&mut self, token: u64) {
+    /// Drive a connection the kernel reported ready. `short_read_drains`:
+    /// a read shorter than the buffer may be taken to mean no more input
+    /// is waiting (false when the peer may have closed, so EOF is seen).
+    fn ready(&mut self, token: u64, short_read_drains: bool) {
         let Some(mut conn) = self.conns.remove(&token) else { return };
         self.handler.set_client(&conn.client);
         let handler = &mut self.handler;
         let buf = &mut self.read_buf;
-        let result = catch_unwind(AssertUnwindSafe(|| drive(&mut conn, handler, buf)));
+        let result = catch_unwind(AssertUnwindSafe(|| drive(&mut conn, handler, buf, short_read_drains)));
         let keep = match result {
             Ok(Ok(keep)) => keep,
             Ok(Err(e)) => {
@@ -330,6 +345,41 @@ impl Drop for Worker {
     }
 }
 
+/// `accept4` with `SOCK_NONBLOCK | SOCK_CLOEXEC`: a non-blocking socket
+/// in one system call (std's accept would need a second to set the flag).
+fn accept_nonblocking(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    // SAFETY: zeroed sockaddr_storage is valid; accept4 fills at most `len` bytes.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: pointers to our own storage and length.
+    let fd = cvt(unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    })?;
+    // SAFETY: accept4 returned a new socket we now own.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let peer = match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says this is a sockaddr_in.
+            let sin = unsafe { *(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            SocketAddr::from((ip, u16::from_be(sin.sin_port)))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this is a sockaddr_in6.
+            let sin6 = unsafe { *(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            SocketAddr::from((ip, u16::from_be(sin6.sin6_port)))
+        }
+        _ => stream.peer_addr()?,
+    };
+    Ok((stream, peer))
+}
+
 /// Past the connection cap: a 503 in CPython's error format, then close.
 pub fn refuse(mut stream: TcpStream, client: &str) {
     let page = error_page(503, Some("Too many connections"), None);
@@ -346,10 +396,16 @@ pub fn refuse(mut stream: TcpStream, client: &str) {
 
 /// Move the connection as far as it can go without blocking. `Ok(false)`:
 /// drop it.
-fn drive(conn: &mut Conn, handler: &mut ServerHandler, buf: &mut [u8]) -> io::Result<bool> {
+fn drive(
+    conn: &mut Conn,
+    handler: &mut ServerHandler,
+    buf: &mut [u8],
+    short_read_drains: bool,
+) -> io::Result<bool> {
     if let State::Lingering = conn.state {
         return linger(conn, buf);
     }
+    let mut drained = false;
     loop {
         // 1. Write what is queued.
         if !flush(conn)? {
@@ -404,9 +460,14 @@ fn drive(conn: &mut Conn, handler: &mut ServerHandler, buf: &mut [u8]) -> io::Re
         if !conn.proto.wants_read() {
             return Ok(false);
         }
+        if drained {
+            update_clock(conn);
+            return Ok(true);
+        }
         match conn.stream.read(buf) {
             Ok(0) => conn.proto.receive_eof(),
             Ok(n) => {
+                drained = short_read_drains && n < buf.len();
                 conn.proto.receive(&buf[..n]);
                 if conn.phase == Wait::Io {
                     conn.since = Instant::now(); // a body making progress

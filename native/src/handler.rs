@@ -46,6 +46,7 @@ impl ServerHandler {
 
     /// CGIHTTPRequestHandler's `send_head`: a script, or the static file.
     fn send_head(&mut self, req: &Request) -> Reply<NativeBody> {
+        fault_injection(&req.head.target);
         match (self.cgi_match(&req.head.target), self.cgi.clone()) {
             (Some(CgiMatch::Cgi { dir, rest }), Some(cfg)) => self.run(req, &cfg, &dir, &rest),
             (Some(CgiMatch::Invalid), _) => invalid_path(),
@@ -90,5 +91,14 @@ impl Handler for ServerHandler {
             (Some(CgiMatch::Invalid), _) => invalid_path(),
             _ => Reply::error(501, Some("Can only POST to CGI scripts"), None),
         }
+    }
+}
+
+/// Debug builds only: panic while serving the path named by
+/// `HTTPSERVER_TEST_PANIC_PATH`, so the tests can check that a panic in one
+/// connection is caught and the server goes on. Compiled out of release.
+fn fault_injection(target: &str) {
+    if cfg!(debug_assertions) && std::env::var("HTTPSERVER_TEST_PANIC_PATH").is_ok_and(|p| p == target) {
+        panic!("injected fault for {target}");
     }
 }

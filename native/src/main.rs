@@ -96,8 +96,12 @@ fn run(args: args::Args) -> Result<()> {
         header_timeout: args.header_timeout,
         idle_timeout: args.idle_timeout,
         io_timeout: args.io_timeout,
-        // Leave room for files, listings and the listener.
-        max_connections: args.max_connections.min(fd_budget.saturating_sub(64).max(16)),
+        // By default, leave room under the open-file limit for files,
+        // listings and the listener; an explicit value is taken as given
+        // (accept then backs off if descriptors run out).
+        max_connections: args
+            .max_connections
+            .unwrap_or_else(|| 10_000.min(fd_budget.saturating_sub(64).max(16))),
     };
     let srv = server::Server { config, files, mime: server::system_mime_types(), cgi, limits };
     block_interrupts();

@@ -271,7 +271,6 @@ impl Worker {
     /// is waiting (false when the peer may have closed, so EOF is seen).
     fn ready(&mut self, token: u64, short_read_drains: bool) {
         let Some(mut conn) = self.conns.remove(&token) else { return };
-        self.handler.set_client(&conn.client);
         let handler = &mut self.handler;
         let buf = &mut self.read_buf;
         let result = catch_unwind(AssertUnwindSafe(|| drive(&mut conn, handler, buf, short_read_drains)));
@@ -431,8 +430,8 @@ fn drive(
         let mut handled = false;
         while let Some(event) = conn.proto.next_event() {
             handled = true;
-            let client = conn.client.clone();
-            let mut log = |m: &str| log_line(&client, m);
+            let client = &conn.client;
+            let mut log = |m: &str| log_line(client, m);
             let outcome = conn
                 .session
                 .handle_event(event, &mut conn.proto, handler, SystemTime::now(), &mut log, &mut conn.out)

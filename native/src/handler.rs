@@ -33,13 +33,6 @@ impl ServerHandler {
         ServerHandler { simple: SimpleHandler::new(files, mime), cgi, client }
     }
 
-    /// Set the client address (for CGI's REMOTE_ADDR and logs) when one
-    /// handler serves several connections in turn.
-    pub fn set_client(&mut self, client: &str) {
-        self.client.clear();
-        self.client.push_str(client);
-    }
-
     fn cgi_match(&self, target: &str) -> Option<CgiMatch> {
         self.cgi.as_ref().map(|c| is_cgi(target, &c.directories))
     }

@@ -102,10 +102,24 @@ pub fn format_system_time(t: SystemTime) -> String {
 }
 
 /// Seconds since the epoch of an HTTP date (IMF-fixdate, RFC 850 or
-/// asctime, all GMT), or `None` when it is not one: CPython ignores an
-/// `If-Modified-Since` it cannot parse, and so do we.
+/// asctime), or `None` when it is not one: CPython ignores an
+/// `If-Modified-Since` it cannot parse, and so do we. As CPython's
+/// `email.utils` does, UTC may also be written `+0000`, `-0000`, `UTC`,
+/// `UT` or `Z`; any other zone is not compared (`None`).
 pub fn parse_http_date(value: &str) -> Option<i64> {
-    let t = httpdate::parse_http_date(value.trim()).ok()?;
+    let value = value.trim();
+    let mut normalised;
+    let mut text = value;
+    for zone in [" +0000", " -0000", " UTC", " UT", " Z"] {
+        if let Some(stem) = value.strip_suffix(zone) {
+            normalised = String::with_capacity(stem.len() + 4);
+            normalised.push_str(stem);
+            normalised.push_str(" GMT");
+            text = &normalised;
+            break;
+        }
+    }
+    let t = httpdate::parse_http_date(text).ok()?;
     Some(unix_seconds(t))
 }
 
@@ -149,6 +163,15 @@ mod tests {
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(784111777));
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(784111777));
         assert_eq!(parse_http_date("yesterday"), None);
+        // UTC spelled as email.utils accepts it; other zones are not compared.
+        for zone in ["+0000", "-0000", "UTC", "UT", "Z"] {
+            assert_eq!(
+                parse_http_date(&format!("Sun, 06 Nov 1994 08:49:37 {zone}")),
+                Some(784111777),
+                "{zone}"
+            );
+        }
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 +0100"), None);
     }
 
     #[test]

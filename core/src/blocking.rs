@@ -1,39 +1,74 @@
-//! The drive loop over a blocking stream: read, feed, handle events, write.
-//! Opt-in (feature `blocking`); it opens nothing and uses only the stream
-//! and the [`Shell`] it is given, so every blocking shell shares one loop.
+//! The drive loop over a blocking stream: poll the [`Engine`], carry out
+//! what it says, report back. Opt-in (feature `blocking`); it opens
+//! nothing and uses only the stream and the [`Shell`] it is given, so
+//! every blocking shell (the WASI build, the examples) shares one loop.
 
 use std::io::{self, Read, Write};
-use std::time::SystemTime;
+use std::time::Duration;
 
-use crate::connection::Connection;
-use crate::handler::Handler;
-use crate::session::{Outcome, Session};
+use crate::http::UsageError;
+use crate::log::LogEntry;
+use crate::serve::{Engine, Handler, Input, Now, Output};
+
+/// How much of an [`Output::Body`] went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BodySent {
+    /// Bytes of the head.
+    pub head: usize,
+    /// Bytes of the body.
+    pub body: u64,
+    /// Whether the source ended (before its length, if it has one).
+    pub ended: bool,
+}
+
+impl BodySent {
+    /// The counts.
+    pub fn new(head: usize, body: u64, ended: bool) -> BodySent {
+        BodySent { head, body, ended }
+    }
+}
 
 /// What the loop needs from the world.
 pub trait Shell<S, B> {
-    /// The current time, for `Date`.
-    fn now(&mut self) -> SystemTime;
-    /// Write one log message (the shell adds address and time).
-    fn log(&mut self, message: &str);
-    /// Send `head` (response bytes not yet written, possibly empty) and then
-    /// `len` bytes of `body` (all of it, to its end, when `len` is `None`)
-    /// to `stream`; return how many body bytes went out. Sending head and a
-    /// small body in one write is the shell's choice; `head` must be empty
-    /// when this returns.
-    fn send_source(
+    /// Both clocks, now.
+    fn now(&mut self) -> Now;
+
+    /// Write one log entry (the shell adds address and time).
+    fn log(&mut self, entry: &LogEntry);
+
+    /// Limit the next read to `timeout` (`None`: no limit). A stream that
+    /// cannot wait with a limit (stdio) leaves this as is; the engine's
+    /// deadlines then apply only when something arrives.
+    fn set_read_timeout(&mut self, _stream: &mut S, _timeout: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Send `head`, then `len` bytes of `source` from `offset` (to its end
+    /// when `None`); say how much went out. Sending head and a small body
+    /// in one write is the shell's choice.
+    fn send_body(
         &mut self,
         stream: &mut S,
-        head: &mut Vec<u8>,
-        body: B,
+        head: &[u8],
+        source: &mut B,
+        offset: u64,
         len: Option<u64>,
-    ) -> io::Result<u64>;
+    ) -> io::Result<BodySent>;
+
+    /// Shut the write side of `stream` (half-close), before lingering.
+    /// The default answers `ErrorKind::Unsupported`, for streams that
+    /// cannot (stdio): the connection then ends without lingering.
+    fn shutdown_write(&mut self, _stream: &mut S) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
-/// Serve one connection until it closes. Errors are I/O errors (including
-/// a handler's [`crate::UsageError`]); protocol errors are answered.
+/// Serve one connection until the engine closes it. Errors are I/O errors
+/// (and an engine's [`UsageError`], a bug); protocol errors are answered.
 pub fn serve_stream<S, H, Sh>(
     stream: &mut S,
-    conn: &mut Connection,
+    engine: &mut Engine<H::Body>,
     handler: &mut H,
     shell: &mut Sh,
 ) -> io::Result<()>
@@ -43,46 +78,54 @@ where
     Sh: Shell<S, H::Body>,
 {
     let mut buf = vec![0u8; 16 * 1024];
-    let mut out: Vec<u8> = Vec::with_capacity(4096);
-    let mut session = Session::new();
     loop {
-        while let Some(event) = conn.next_event() {
-            let now = shell.now();
-            let outcome = session.handle_event(event, conn, handler, now, &mut |m| shell.log(m), &mut out)?;
-            let outcome = match outcome {
-                Outcome::SendBody { source, len } => {
-                    let sent = shell.send_source(stream, &mut out, source, len)?;
-                    conn.body_sent(sent)?;
-                    if len.map_or(false, |n| sent < n) {
-                        // The source ended early: the framing is broken; close.
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "body shorter than its length",
-                        ));
-                    }
-                    session.finish(conn)?
+        let now = shell.now();
+        match engine.poll(handler, now) {
+            Output::Log(entry) => shell.log(entry),
+            Output::Write(bytes) => {
+                let n = stream.write(bytes)?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
                 }
-                other => other,
-            };
-            if let Outcome::Close = outcome {
-                stream.write_all(&out)?;
-                stream.flush()?;
-                return Ok(());
+                engine.handle(Input::Written(n), shell.now()).map_err(usage)?;
             }
-        }
-        if !out.is_empty() {
-            stream.write_all(&out)?;
-            out.clear();
-        }
-        if conn.is_closed() || !conn.wants_read() {
-            stream.flush()?;
-            return Ok(());
-        }
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            conn.receive_eof();
-        } else {
-            conn.receive(&buf[..n]);
+            Output::Body { head, source, offset, len } => {
+                let sent = shell.send_body(stream, head, source, offset, len)?;
+                let now = shell.now();
+                engine.handle(Input::Written(sent.head), now).map_err(usage)?;
+                engine.handle(Input::BodyCopied(sent.body), now).map_err(usage)?;
+                if sent.ended {
+                    engine.handle(Input::BodyEnded, now).map_err(usage)?;
+                }
+            }
+            Output::Read => {
+                stream.flush()?;
+                let timeout = engine.timeout().map(|t| t.saturating_duration_since(now.mono));
+                if timeout == Some(Duration::ZERO) {
+                    continue; // the next poll closes it
+                }
+                shell.set_read_timeout(stream, timeout)?;
+                match stream.read(&mut buf) {
+                    Ok(0) => engine.handle(Input::Eof, shell.now()).map_err(usage)?,
+                    Ok(n) => engine.handle(Input::Bytes(&buf[..n]), shell.now()).map_err(usage)?,
+                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Output::ShutdownWrite => {
+                stream.flush()?;
+                match shell.shutdown_write(stream) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Unsupported => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
+            Output::Close => return stream.flush(),
         }
     }
+}
+
+fn usage(e: UsageError) -> io::Error {
+    io::Error::new(io::ErrorKind::Other, e)
 }

@@ -2,97 +2,106 @@
 //! `http.server`.
 //!
 //! Sans-IO means this crate never touches a socket, a file, a thread, a
-//! process or a clock. A shell (the native CLI, the WASI build, a test)
-//! owns all of that and drives a [`Connection`]: it feeds the bytes it
-//! read, takes [`Event`]s out, asks a [`Handler`] for a [`Reply`], and
-//! writes the bytes the connection produces. Everything the core needs to
-//! know about the world — file metadata, directory entries, the time — is
-//! passed in.
+//! process or a clock. A shell (the native CLI, the WASI build, a tokio
+//! task, a test) owns all of that and drives an [`Engine`] per connection:
+//! it tells the engine what happened ([`Input`]) and carries out what the
+//! engine asks for ([`Output`]); the engine calls a [`Handler`] for each
+//! request. Everything the core needs to know about the world — file
+//! metadata, directory entries, the time — is passed in.
 //!
-//! The loop, with literal bytes:
+//! > **After every [`Engine::handle`], call [`Engine::poll`] and act on
+//! > its output, until it returns [`Output::Read`], [`Output::Close`], or
+//! > a `Write`/`Body` the socket cannot take yet (then wait for the socket
+//! > or for [`Engine::timeout`], whichever comes first).**
+//!
+//! The whole loop, with literal bytes:
 //!
 //! ```
-//! use std::time::{Duration, UNIX_EPOCH};
-//! use httpserver_core::{Config, Connection, Event, ResponseHead, After, BodyPlan};
+//! use std::sync::Arc;
+//! use std::time::{Duration, Instant, UNIX_EPOCH};
+//! use httpserver_core::{Config, Engine, Handler, Input, Now, Output, Reply, Request, ServerProtocol};
 //!
-//! let mut conn = Connection::new(Config::default());
-//! conn.receive(b"GET /hello HTTP/1.0\r\nHost: example\r\n\r\n");
-//! let mut out = Vec::new();
-//! while let Some(event) = conn.next_event() {
-//!     if let Event::RequestHead(head) = event {
-//!         assert_eq!(head.target, "/hello");
-//!         let reply = ResponseHead::new(200)
-//!             .header("Content-Length", "2");
-//!         let now = UNIX_EPOCH + Duration::from_secs(784111777);
-//!         assert_eq!(conn.send_head(&reply, now, &mut out).unwrap(), BodyPlan::Length(2));
-//!         conn.send_body(b"hi", &mut out).unwrap();
-//!         // HTTP/1.0 (CPython's default): the connection closes.
-//!         assert!(matches!(conn.finish().unwrap(), After::Close(_)));
+//! /// `do_GET` answers from memory; every other method is CPython's 501.
+//! struct Hello;
+//!
+//! impl Handler for Hello {
+//!     type Body = std::fs::File; // what a file body would be; unused here
+//!     fn do_get(&mut self, req: &Request) -> Reply<std::fs::File> {
+//!         Reply::bytes(200, "text/plain", format!("hi {}", req.head.target).into_bytes())
 //!     }
 //! }
-//! assert_eq!(
-//!     out,
-//!     b"HTTP/1.0 200 OK\r\nServer: httpserver/0.1.0\r\n\
-//!       Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\n\r\nhi"
-//! );
+//!
+//! let config = Arc::new(Config::default().with_protocol(ServerProtocol::Http11));
+//! let now = Now::new(UNIX_EPOCH + Duration::from_secs(784_111_777), Instant::now());
+//! let mut engine = Engine::new(config, now);
+//! // What the socket delivers: two pipelined requests, then the peer closes.
+//! let mut incoming: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPUT /b HTTP/1.1\r\nHost: x\r\n\r\n";
+//! let (mut wire, mut log) = (Vec::new(), Vec::new());
+//! loop {
+//!     match engine.poll(&mut Hello, now) {
+//!         Output::Log(entry) => log.push(entry.message()),
+//!         Output::Write(bytes) => {
+//!             wire.extend_from_slice(bytes); // a socket might take fewer
+//!             let n = bytes.len();
+//!             engine.handle(Input::Written(n), now).unwrap();
+//!         }
+//!         Output::Body { .. } => unreachable!("Hello answers from memory"),
+//!         Output::Read if incoming.is_empty() => engine.handle(Input::Eof, now).unwrap(),
+//!         Output::Read => {
+//!             engine.handle(Input::Bytes(incoming), now).unwrap();
+//!             incoming = &[];
+//!         }
+//!         Output::ShutdownWrite => {} // half-close, then keep reading
+//!         Output::Close => break,
+//!     }
+//! }
+//! let wire = String::from_utf8(wire).unwrap();
+//! assert!(wire.starts_with(
+//!     "HTTP/1.1 200 OK\r\nServer: httpserver/0.1.0\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+//!      Content-type: text/plain\r\nContent-Length: 5\r\n\r\nhi /a\
+//!      HTTP/1.1 501 Unsupported method ('PUT')\r\n"
+//! ));
+//! assert_eq!(log, [
+//!     "\"GET /a HTTP/1.1\" 200 -",
+//!     "code 501, message Unsupported method ('PUT')",
+//!     "\"PUT /b HTTP/1.1\" 501 -",
+//! ]);
 //! ```
 //!
-//! The pure parts stand alone: [`translate_path`], [`list_directory`],
-//! [`error_page`], [`MimeTypes::guess_type`], [`format_log_line`],
-//! [`format_http_date`]. [`SimpleHandler`] is CPython's
-//! `SimpleHTTPRequestHandler` over a [`Files`] implementation, and
-//! [`blocking::serve_stream`] is the whole loop over any `Read + Write`.
+//! In scope: HTTP/1.0 and 1.1 framing, CPython's keep-alive rules (and
+//! RFC 9112's where CPython is lax), `100 Continue`, time limits,
+//! `SimpleHTTPRequestHandler` ([`SimpleHandler`] over a [`Files`] the
+//! shell implements) and `CGIHTTPRequestHandler` decisions ([`cgi`]).
+//! Out of scope: sockets, TLS, threads, spawning, `no_std`.
+//!
+//! Modules: [`http`] is the protocol state machine under the engine;
+//! [`serve`] the engine and handler contract; [`simple`] and [`cgi`]
+//! CPython's two handlers; [`log`] and [`time`] the formats of log lines
+//! and dates; [`blocking`] (feature `blocking`) the loop over any
+//! `Read + Write`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod body;
-mod cgi;
-mod connection;
-mod date;
-mod error;
-mod error_page;
-mod files;
-mod handler;
-mod listing;
-mod log;
-mod mime;
-mod path;
-mod pyrepr;
+mod config;
 mod python_tables;
-mod request;
-mod response;
-mod session;
 mod status;
+mod text;
+
+pub mod cgi;
+pub mod http;
+pub mod log;
+pub mod serve;
+pub mod simple;
+pub mod time;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
 
-pub use body::{BodyDecoder, BodyStep, MAX_CHUNK_LINE, MAX_TRAILERS};
-pub use cgi::{
-    cgi_argv, cgi_environment, is_cgi, locate_script, parse_cgi_head, script_not_executable,
-    script_not_found, script_not_plain_file, url_collapse_path, CgiHead, CgiHeadError, CgiMatch, CgiScript,
-    CgiServerInfo, DEFAULT_CGI_DIRECTORIES,
-};
-pub use connection::{
-    Config, Connection, Event, ReadPhase, DEFAULT_MAX_HEAD, MAX_HEADER_LINE, MAX_HEADER_LINES,
-    MAX_REQUEST_LINE,
-};
-pub use date::{format_http_date, format_system_time, parse_http_date, unix_seconds, CivilTime};
-pub use error::{ProtocolError, ProtocolErrorKind, UsageError};
-pub use error_page::{error_page, error_texts, ERROR_CONTENT_TYPE};
-pub use files::{FileKind, Files, Metadata, SimpleHandler};
-pub use handler::{dispatch, Body, BodyUse, Handler, Reply, Request};
-pub use listing::{html_escape, list_directory, ListingEntry, LISTING_CONTENT_TYPE};
-pub use log::{error_message, escape_log_text, format_log_line, request_message};
-pub use mime::{split_ext, MimeTypes, DEFAULT_TYPE};
-pub use path::{
-    directory_redirect_location, latin1_bytes, latin1_string, percent_decode, python_fs_bytes, quote,
-    translate_path, url_split, url_unsplit, LocalPath, UrlParts,
-};
-pub use pyrepr::py_repr;
-pub use request::{
-    parse_content_length, valid_host, BodyFraming, Headers, RequestHead, ServerProtocol, Version,
-};
-pub use response::{After, BodyPlan, CloseReason, ResponseHead};
-pub use session::{Outcome, Session};
-pub use status::{reason_phrase, status_forbids_body, status_text};
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use config::{Config, ServerProtocol, Timeouts};
+pub use http::{RequestHead, ResponseHead, UsageError};
+pub use log::LogEntry;
+pub use serve::{dispatch, Acceptance, Body, BodyUse, Engine, Handler, Input, Now, Output, Reply, Request};
+pub use simple::{Files, Metadata, SimpleHandler};

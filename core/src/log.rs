@@ -1,5 +1,53 @@
-//! Log lines exactly as CPython's `BaseHTTPRequestHandler.log_message`
-//! writes them: `ADDR - - [DATE] MESSAGE`, with control characters escaped.
+//! Log lines exactly as CPython's `BaseHTTPRequestHandler` writes them:
+//! what to log comes out of the engine as a [`LogEntry`] (its
+//! `log_request`, `log_error` and `log_message` calls); a shell is the log
+//! sink and writes `ADDR - - [DATE] MESSAGE` with [`format_log_line`], or
+//! anything else it likes.
+
+use std::fmt;
+
+/// One thing to log, as CPython's handler would log it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogEntry {
+    /// `log_request(code)`: the request line and the status sent.
+    Request {
+        /// The request line, as received (Latin-1 decoded).
+        request_line: String,
+        /// The status code.
+        status: u16,
+    },
+    /// `log_error`: what `send_error` logs before its request line
+    /// (`code 404, message File not found`).
+    Error {
+        /// The status code.
+        status: u16,
+        /// The error message.
+        message: String,
+    },
+    /// `log_message` with something the server noticed itself (a timeout,
+    /// a refusal), which CPython, having no limits, never logs.
+    Notice(String),
+}
+
+impl LogEntry {
+    /// The text `log_message` gets: `"GET / HTTP/1.0" 200 -` (CPython never
+    /// fills in the size field), `code 404, message File not found`, or the
+    /// notice itself.
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for LogEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogEntry::Request { request_line, status } => write!(f, "\"{request_line}\" {status} -"),
+            LogEntry::Error { status, message } => write!(f, "code {status}, message {message}"),
+            LogEntry::Notice(text) => f.write_str(text),
+        }
+    }
+}
 
 /// CPython 3.11.7's `_control_char_table` applied to `message`: C0, DEL
 /// and C1 become `\xNN`, a backslash is doubled, everything else is kept.
@@ -21,21 +69,10 @@ pub fn escape_log_text(message: &str) -> String {
 }
 
 /// One log line, newline included: `127.0.0.1 - - [25/Nov/2026 08:00:00] ...`.
-/// `local_time` is what [`crate::CivilTime::log_format`] gives for the
-/// shell's local time; the core never reads a clock.
+/// `local_time` is what [`crate::time::CivilTime::log_format`] gives for
+/// the shell's local time; the core never reads a clock.
 pub fn format_log_line(client: &str, local_time: &str, message: &str) -> String {
     format!("{} - - [{}] {}\n", client, local_time, escape_log_text(message))
-}
-
-/// The message of `log_request`: `"REQUEST LINE" CODE -` (CPython never
-/// fills in the size field).
-pub fn request_message(request_line: &str, code: u16) -> String {
-    format!("\"{request_line}\" {code} -")
-}
-
-/// The message of `send_error`'s `log_error`: `code 404, message File not found`.
-pub fn error_message(code: u16, message: &str) -> String {
-    format!("code {code}, message {message}")
 }
 
 #[cfg(test)]
@@ -52,9 +89,12 @@ mod tests {
 
     #[test]
     fn formats_lines() {
-        let line = format_log_line("::1", "25/Nov/2026 08:00:00", &request_message("GET / HTTP/1.1", 200));
+        let entry = LogEntry::Request { request_line: "GET / HTTP/1.1".into(), status: 200 };
+        let line = format_log_line("::1", "25/Nov/2026 08:00:00", &entry.message());
         assert_eq!(line, "::1 - - [25/Nov/2026 08:00:00] \"GET / HTTP/1.1\" 200 -\n");
-        assert_eq!(request_message("", 414), "\"\" 414 -");
-        assert_eq!(error_message(404, "File not found"), "code 404, message File not found");
+        let empty = LogEntry::Request { request_line: String::new(), status: 414 };
+        assert_eq!(empty.message(), "\"\" 414 -");
+        let error = LogEntry::Error { status: 404, message: "File not found".into() };
+        assert_eq!(error.message(), "code 404, message File not found");
     }
 }

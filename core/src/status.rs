@@ -1,23 +1,18 @@
-//! Status codes and CPython's `BaseHTTPRequestHandler.responses` table.
+//! CPython's `BaseHTTPRequestHandler.responses` table (`http.HTTPStatus`),
+//! and which statuses never carry a body. [`crate::Config`] layers a
+//! server's own `responses` entries over the table.
 
 use crate::python_tables::STATUS;
 
 /// The short phrase and long explanation CPython pairs with `code`
 /// (`responses[code]`), or `None` for a code `HTTPStatus` does not know.
-pub fn status_text(code: u16) -> Option<(&'static str, &'static str)> {
+pub(crate) fn status_text(code: u16) -> Option<(&'static str, &'static str)> {
     STATUS.binary_search_by_key(&code, |&(c, _, _)| c).ok().map(|i| (STATUS[i].1, STATUS[i].2))
-}
-
-/// The reason phrase for a status line when the handler gave none: the
-/// table's phrase, or the empty string for an unknown code (as
-/// `send_response_only` does).
-pub fn reason_phrase(code: u16) -> &'static str {
-    status_text(code).map_or("", |(phrase, _)| phrase)
 }
 
 /// Whether a response with this status never carries a body (RFC 9112
 /// section 6.3: 1xx, 204, 304; plus 205, which CPython also leaves empty).
-pub fn status_forbids_body(code: u16) -> bool {
+pub(crate) fn status_forbids_body(code: u16) -> bool {
     code < 200 || code == 204 || code == 205 || code == 304
 }
 
@@ -29,9 +24,8 @@ mod tests {
     fn table_lookups_match_cpython() {
         assert_eq!(status_text(404), Some(("Not Found", "Nothing matches the given URI")));
         assert_eq!(status_text(414), Some(("Request-URI Too Long", "URI is too long")));
-        assert_eq!(reason_phrase(418), "I'm a Teapot");
+        assert_eq!(status_text(418).map(|t| t.0), Some("I'm a Teapot"));
         assert_eq!(status_text(299), None);
-        assert_eq!(reason_phrase(299), "");
     }
 
     #[test]

@@ -1,20 +1,13 @@
 //! The state machine driven through its public API: event sequences,
 //! exact response bytes, and the same results whatever the read split.
 
-use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
-use httpserver_core::blocking::{serve_stream, Shell};
-use httpserver_core::{
-    After, BodyPlan, Config, Connection, Event, FileKind, Files, ListingEntry, LocalPath, Metadata,
-    MimeTypes, ProtocolErrorKind, ResponseHead, ServerProtocol, SimpleHandler, UsageError,
-};
-
-const NOW: u64 = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
+use httpserver_core::http::{After, BodyPlan, CloseReason, Connection, Event, ProtocolErrorKind};
+use httpserver_core::{Config, ResponseHead, ServerProtocol, UsageError};
 
 fn config(protocol: ServerProtocol) -> Config {
-    Config { protocol, ..Config::default() }
+    Config::default().with_protocol(protocol)
 }
 
 /// Feed `input` in pieces of `split` bytes and collect every event.
@@ -29,8 +22,8 @@ fn events(protocol: ServerProtocol, input: &[u8], split: usize) -> Vec<Event> {
             if let Event::EndOfRequest = ev {
                 // Answer each request so the next one can be parsed.
                 let head = ResponseHead::new(204);
-                conn.send_head(&head, UNIX_EPOCH, &mut out).unwrap();
-                conn.finish().unwrap();
+                let _ = conn.start_response(&head, UNIX_EPOCH, &mut out).unwrap();
+                let _ = conn.finish_response().unwrap();
             }
             if let Event::ProtocolError(_) = ev {
                 got.push(ev);
@@ -108,6 +101,7 @@ fn pipelined_requests_with_bodies() {
             Event::EndOfRequest => "end".into(),
             Event::ProtocolError(e) => format!("error {}", e.status()),
             Event::ConnectionClosed => "closed".into(),
+            _ => "other".into(),
         })
         .collect();
     assert_eq!(kinds, ["head POST /p", "body abc", "end", "head GET /n", "end", "closed"]);
@@ -143,6 +137,16 @@ fn framing_errors_are_typed() {
         ),
         (
             b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            ProtocolErrorKind::BadTransferEncoding,
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            ProtocolErrorKind::UnsupportedTransferEncoding,
+            501,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \xa0chunked\r\n\r\n0\r\n\r\n",
             ProtocolErrorKind::BadTransferEncoding,
             400,
         ),
@@ -214,7 +218,7 @@ fn limits_apply_before_the_head_is_complete() {
         other => panic!("{other:?}"),
     }
     // The whole head is capped too.
-    let mut conn = Connection::new(Config { max_head: 1000, ..Config::default() });
+    let mut conn = Connection::new(Config::default().with_max_head(1000));
     conn.receive(b"GET / HTTP/1.0\r\n");
     for _ in 0..30 {
         conn.receive(b"X-Header: 0123456789012345678901234567890123456789\r\n");
@@ -239,6 +243,16 @@ fn keep_alive_decided_as_cpython() {
         (ServerProtocol::Http11, "GET / HTTP/1.0\r\n\r\n", false),
         (ServerProtocol::Http11, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true),
         (ServerProtocol::Http11, "GET /\r\n", false),
+        // `Connection` is a list of tokens: `close` anywhere closes.
+        (ServerProtocol::Http11, "GET / HTTP/1.1\r\nHost: x\r\nConnection: te, close\r\n\r\n", false),
+        (ServerProtocol::Http11, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close, te\r\n\r\n", false),
+        (
+            ServerProtocol::Http11,
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: te\r\nConnection: close\r\n\r\n",
+            false,
+        ),
+        (ServerProtocol::Http11, "GET / HTTP/1.0\r\nConnection: keep-alive, te\r\n\r\n", true),
+        (ServerProtocol::Http11, "GET / HTTP/1.1\r\nHost: x\r\nConnection: closed\r\n\r\n", true),
     ];
     for (protocol, req, keeps) in cases {
         let mut conn = Connection::new(config(*protocol));
@@ -246,8 +260,8 @@ fn keep_alive_decided_as_cpython() {
         let mut out = Vec::new();
         assert!(matches!(conn.next_event(), Some(Event::RequestHead(_))));
         let head = ResponseHead::new(200).header("Content-Length", "0");
-        conn.send_head(&head, UNIX_EPOCH, &mut out).unwrap();
-        let after = conn.finish().unwrap();
+        let _ = conn.start_response(&head, UNIX_EPOCH, &mut out).unwrap();
+        let after = conn.finish_response().unwrap();
         assert_eq!(after == After::KeepAlive, *keeps, "{protocol:?} {req:?}");
     }
 }
@@ -259,34 +273,34 @@ fn body_plans_and_usage_errors() {
     let mut out = Vec::new();
     assert!(matches!(conn.next_event(), Some(Event::RequestHead(_))));
     let head = ResponseHead::new(200).header("Content-Length", "10");
-    assert_eq!(conn.send_head(&head, UNIX_EPOCH, &mut out), Ok(BodyPlan::None));
-    assert_eq!(conn.send_head(&head, UNIX_EPOCH, &mut out), Err(UsageError::HeadAlreadySent));
+    assert_eq!(conn.start_response(&head, UNIX_EPOCH, &mut out), Ok(BodyPlan::None));
+    assert_eq!(conn.start_response(&head, UNIX_EPOCH, &mut out), Err(UsageError::HeadAlreadySent));
     assert_eq!(conn.send_body(b"x", &mut out), Err(UsageError::BodyNotAllowed));
-    assert_eq!(conn.finish(), Ok(After::KeepAlive));
-    assert_eq!(conn.send_head(&head, UNIX_EPOCH, &mut out), Err(UsageError::NoRequestPending));
+    assert_eq!(conn.finish_response(), Ok(After::KeepAlive));
+    assert_eq!(conn.start_response(&head, UNIX_EPOCH, &mut out), Err(UsageError::NoRequestPending));
     // Every request ends with EndOfRequest, even one without a body.
     assert_eq!(conn.next_event(), Some(Event::EndOfRequest));
 
     conn.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(matches!(conn.next_event(), Some(Event::RequestHead(_))));
-    assert_eq!(conn.send_head(&head, UNIX_EPOCH, &mut out), Ok(BodyPlan::Length(10)));
+    assert_eq!(conn.start_response(&head, UNIX_EPOCH, &mut out), Ok(BodyPlan::Length(10)));
     assert_eq!(conn.send_body(b"0123456789x", &mut out), Err(UsageError::BodyTooLong { declared: 10 }));
     conn.send_body(b"01234", &mut out).unwrap();
-    assert_eq!(conn.finish(), Err(UsageError::BodyTooShort { declared: 10, sent: 5 }));
+    assert_eq!(conn.finish_response(), Err(UsageError::BodyTooShort { declared: 10, sent: 5 }));
 
     // No Content-Length: the body ends with the connection.
     let mut conn = Connection::new(config(ServerProtocol::Http11));
     conn.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     conn.next_event();
-    assert_eq!(conn.send_head(&ResponseHead::new(200), UNIX_EPOCH, &mut out), Ok(BodyPlan::UntilClose));
-    assert!(matches!(conn.finish(), Ok(After::Close(_))));
+    assert_eq!(conn.start_response(&ResponseHead::new(200), UNIX_EPOCH, &mut out), Ok(BodyPlan::UntilClose));
+    assert!(matches!(conn.finish_response(), Ok(After::Close(_))));
 
     // 204 and 304 never have a body.
     for status in [204, 304, 100] {
         let mut conn = Connection::new(config(ServerProtocol::Http11));
         conn.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         conn.next_event();
-        assert_eq!(conn.send_head(&ResponseHead::new(status), UNIX_EPOCH, &mut out), Ok(BodyPlan::None));
+        assert_eq!(conn.start_response(&ResponseHead::new(status), UNIX_EPOCH, &mut out), Ok(BodyPlan::None));
     }
 }
 
@@ -295,200 +309,117 @@ fn expect_continue_only_between_http11_peers() {
     let mut conn = Connection::new(config(ServerProtocol::Http11));
     conn.receive(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
     assert!(matches!(conn.next_event(), Some(Event::RequestHead(_))));
-    assert!(conn.should_continue());
+    assert!(conn.expects_continue());
     let mut out = Vec::new();
     conn.send_continue(&mut out).unwrap();
     assert_eq!(out, b"HTTP/1.1 100 Continue\r\n\r\n");
-    assert!(!conn.should_continue());
+    assert!(!conn.expects_continue());
     assert!(conn.wants_read());
 
     let mut conn = Connection::new(config(ServerProtocol::Http10));
     conn.receive(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
     conn.next_event();
-    assert!(!conn.should_continue());
+    assert!(!conn.expects_continue());
 }
 
-// ---- The whole loop over an in-memory file system -----------------------
-
-#[derive(Clone)]
-enum Node {
-    File(Vec<u8>, SystemTime),
-    Dir,
-    Fifo,
-}
-
-#[derive(Clone, Default)]
-struct MemFiles(BTreeMap<String, Node>);
-
-impl MemFiles {
-    fn key(path: &LocalPath) -> String {
-        path.segments().iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().join("/")
-    }
-}
-
-impl Files for MemFiles {
-    type File = Vec<u8>;
-
-    fn metadata(&mut self, path: &LocalPath) -> io::Result<Metadata> {
-        match self.0.get(&MemFiles::key(path)) {
-            Some(Node::File(data, t)) => {
-                Ok(Metadata { kind: FileKind::File, len: data.len() as u64, modified: *t })
-            }
-            Some(Node::Dir) => Ok(Metadata { kind: FileKind::Directory, len: 0, modified: UNIX_EPOCH }),
-            Some(Node::Fifo) => Ok(Metadata { kind: FileKind::Other, len: 0, modified: UNIX_EPOCH }),
-            None => Err(io::ErrorKind::NotFound.into()),
-        }
-    }
-
-    fn read_dir(&mut self, path: &LocalPath) -> io::Result<Vec<ListingEntry>> {
-        let prefix = MemFiles::key(path);
-        let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-        Ok(self
-            .0
-            .iter()
-            .filter_map(|(k, n)| {
-                let rest = k.strip_prefix(&prefix)?;
-                if rest.is_empty() || rest.contains('/') {
-                    return None;
-                }
-                Some(ListingEntry {
-                    name: rest.as_bytes().to_vec(),
-                    is_dir: matches!(n, Node::Dir),
-                    is_symlink: false,
-                })
-            })
-            .collect())
-    }
-
-    fn open(&mut self, path: &LocalPath) -> io::Result<(Vec<u8>, Metadata)> {
-        let meta = self.metadata(path)?;
-        match self.0.get(&MemFiles::key(path)) {
-            Some(Node::File(data, _)) => Ok((data.clone(), meta)),
-            _ => Err(io::ErrorKind::InvalidInput.into()),
-        }
-    }
-}
-
-fn tree() -> MemFiles {
-    let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let mut m = BTreeMap::new();
-    m.insert("a.txt".into(), Node::File(b"hello\n".to_vec(), t));
-    m.insert("sub".into(), Node::Dir);
-    m.insert("sub/index.html".into(), Node::File(b"<p>i</p>\n".to_vec(), t));
-    m.insert("d".into(), Node::Dir);
-    m.insert("d/x.txt".into(), Node::File(b"x".to_vec(), t));
-    m.insert("fifo".into(), Node::Fifo);
-    MemFiles(m)
-}
-
-/// A stream that hands out `split` bytes per read, then EOF.
-struct MemStream {
-    input: Vec<u8>,
-    pos: usize,
-    split: usize,
-    output: Vec<u8>,
-}
-
-impl Read for MemStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.split.min(buf.len()).min(self.input.len() - self.pos);
-        buf[..n].copy_from_slice(&self.input[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-impl Write for MemStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-struct TestShell(Vec<String>);
-
-impl Shell<MemStream, Vec<u8>> for TestShell {
-    fn now(&mut self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(NOW)
-    }
-    fn log(&mut self, message: &str) {
-        self.0.push(message.to_string());
-    }
-    fn send_source(
-        &mut self,
-        s: &mut MemStream,
-        head: &mut Vec<u8>,
-        body: Vec<u8>,
-        len: Option<u64>,
-    ) -> io::Result<u64> {
-        let len = len.unwrap_or(body.len() as u64);
-        s.write_all(head)?;
-        head.clear();
-        s.write_all(&body[..len as usize])?;
-        Ok(len)
-    }
-}
-
-fn serve(protocol: ServerProtocol, input: &[u8], split: usize) -> (String, Vec<String>) {
-    let mut stream = MemStream { input: input.to_vec(), pos: 0, split, output: Vec::new() };
+/// The head bytes of a 200 with `extra` header lines, for `request`.
+fn answer(protocol: ServerProtocol, request: &str, reply: ResponseHead) -> (String, After) {
     let mut conn = Connection::new(config(protocol));
-    let mut handler = SimpleHandler::new(tree(), std::sync::Arc::new(MimeTypes::new()));
-    let mut shell = TestShell(Vec::new());
-    serve_stream(&mut stream, &mut conn, &mut handler, &mut shell).unwrap();
-    (String::from_utf8_lossy(&stream.output).into_owned(), shell.0)
+    conn.receive(request.as_bytes());
+    assert!(matches!(conn.next_event(), Some(Event::RequestHead(_))));
+    let mut out = Vec::new();
+    let _ = conn.start_response(&reply, UNIX_EPOCH, &mut out).unwrap();
+    let after = conn.finish_response().unwrap();
+    (String::from_utf8(out).unwrap(), after)
 }
 
 #[test]
-fn serves_exact_bytes() {
-    let (out, log) = serve(ServerProtocol::Http10, b"GET /a.txt HTTP/1.0\r\n\r\n", 1);
-    assert_eq!(
-        out,
-        "HTTP/1.0 200 OK\r\nServer: httpserver/0.1.0\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
-         Content-type: text/plain\r\nContent-Length: 6\r\nLast-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n\r\nhello\n"
-    );
-    assert_eq!(log, ["\"GET /a.txt HTTP/1.0\" 200 -"]);
-
-    let (out, log) = serve(ServerProtocol::Http10, b"GET /fifo HTTP/1.0\r\n\r\n", 100);
-    assert!(out.starts_with("HTTP/1.0 404 File not found\r\n"), "{out}");
-    assert_eq!(log, ["code 404, message File not found", "\"GET /fifo HTTP/1.0\" 404 -"]);
-
-    let (out, _) = serve(ServerProtocol::Http10, b"GET /a.txt\r\n", 1);
-    assert_eq!(out, "hello\n", "HTTP/0.9: the bare body");
-
-    let (out, _) = serve(ServerProtocol::Http10, b"GET /sub?q=1 HTTP/1.0\r\n\r\n", 3);
-    assert!(out.contains("\r\nLocation: /sub/?q=1\r\nContent-Length: 0\r\n\r\n"), "{out}");
-}
-
-#[test]
-fn whole_loop_same_bytes_whatever_the_split() {
-    let inputs: &[(ServerProtocol, &[u8])] = &[
-        (ServerProtocol::Http11, b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\nHEAD /d/ HTTP/1.1\r\nHost: x\r\n\r\nGET /sub/ HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
-        (ServerProtocol::Http11, b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"),
-        (ServerProtocol::Http11, b"GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\nGET /d HTTP/1.1\r\nHost: x\r\n\r\n"),
-        (ServerProtocol::Http11, b"GET /a.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n"),
-        (ServerProtocol::Http10, b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
-        (ServerProtocol::Http10, b"GET / HTTP/1.0\r\n\r\n"),
-        (ServerProtocol::Http11, b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+fn persistence_is_announced_where_the_client_could_not_tell() {
+    use ServerProtocol::*;
+    let len0 = || ResponseHead::new(200).header("Content-Length", "0");
+    // (server, request, reply, Connection header added, keeps)
+    let cases: Vec<(ServerProtocol, &str, ResponseHead, Option<&str>, bool)> = vec![
+        // A kept connection for HTTP/1.0 says so: keep-alive is not its default.
+        (Http11, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", len0(), Some("keep-alive"), true),
+        // HTTP/1.1 keeps by default: nothing to say.
+        (Http11, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", len0(), None, true),
+        // Closing on a client that expected to keep it: say close.
+        (Http11, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", ResponseHead::new(200), Some("close"), false),
+        (
+            Http11,
+            "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            ResponseHead::new(200),
+            Some("close"),
+            false,
+        ),
+        // The client asked to close, or cannot persist: it knows.
+        (Http11, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", len0(), None, false),
+        (Http11, "GET / HTTP/1.0\r\n\r\n", len0(), None, false),
+        // An HTTP/1.0 server's responses never persist: as CPython, nothing added.
+        (Http10, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", len0(), None, false),
+        (Http10, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", len0(), None, false),
+        // The reply said it already.
+        (
+            Http11,
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            ResponseHead::new(200).header("Connection", "close"),
+            None,
+            false,
+        ),
     ];
-    for (protocol, input) in inputs {
-        let whole = serve(*protocol, input, input.len());
-        for split in [1, 2, 7, 64] {
-            assert_eq!(
-                serve(*protocol, input, split),
-                whole,
-                "{:?} split {split}",
-                String::from_utf8_lossy(input)
-            );
-        }
+    for (protocol, request, reply, added, keeps) in cases {
+        let (head, after) = answer(protocol, request, reply.clone());
+        let found: Vec<&str> = head.lines().filter_map(|l| l.strip_prefix("Connection: ")).collect();
+        let expected: Vec<&str> = reply.get_all("Connection").chain(added).collect();
+        assert_eq!(found, expected, "{protocol:?} {request:?}: {head}");
+        assert_eq!(after == After::KeepAlive, keeps, "{protocol:?} {request:?}");
     }
-    let (out, _) = serve(inputs[0].0, inputs[0].1, 1);
-    // The 404 closes the connection (send_error says Connection: close):
-    // the last pipelined request is never answered.
-    assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 3, "{out}");
-    assert_eq!(out.matches("HTTP/1.1 404").count(), 1, "{out}");
-    let (out, _) = serve(inputs[2].0, inputs[2].1, 1);
-    assert!(out.contains("HTTP/1.1 301"), "chunked body skipped, next request read: {out}");
+}
+
+#[test]
+fn a_stopping_server_says_close_and_closes() {
+    let mut conn = Connection::new(config(ServerProtocol::Http11));
+    conn.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(matches!(conn.next_event(), Some(Event::RequestHead(_))));
+    conn.close_after_response();
+    let mut out = Vec::new();
+    let head = ResponseHead::new(200).header("Content-Length", "0");
+    let _ = conn.start_response(&head, UNIX_EPOCH, &mut out).unwrap();
+    assert!(String::from_utf8_lossy(&out).contains("\r\nConnection: close\r\n"));
+    assert_eq!(conn.finish_response(), Ok(After::Close(CloseReason::ServerStopping)));
+    assert!(conn.has_unread_input(), "the pipelined request is never answered");
+    // Idle: closes at once.
+    let mut conn = Connection::new(config(ServerProtocol::Http11));
+    conn.close_after_response();
+    assert!(conn.is_closed());
+    assert_eq!(conn.next_event(), Some(Event::ConnectionClosed));
+}
+
+#[test]
+fn a_bad_body_after_the_reply_closes_without_a_second_reply() {
+    for body in [&b"zz\r\n"[..], b"5\nhello\r\n0\r\n\r\n", b"5\r\nhelloXX0\r\n\r\n"] {
+        let mut conn = Connection::new(config(ServerProtocol::Http11));
+        conn.receive(b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert!(matches!(conn.next_event(), Some(Event::RequestHead(_))));
+        // Answered at its head, as CPython answers a GET.
+        let mut out = Vec::new();
+        let head = ResponseHead::new(200).header("Content-Length", "0");
+        let _ = conn.start_response(&head, UNIX_EPOCH, &mut out).unwrap();
+        assert_eq!(conn.finish_response(), Ok(After::KeepAlive));
+        conn.receive(body);
+        conn.receive(b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut event = conn.next_event();
+        while let Some(Event::BodyChunk(_)) = event {
+            event = conn.next_event();
+        }
+        match event {
+            Some(Event::ProtocolError(e)) => assert_eq!(e.status(), 400),
+            other => panic!("{other:?}"),
+        }
+        assert!(!conn.can_respond(), "no second reply on this connection");
+        assert!(conn.is_closed() && conn.has_unread_input());
+        assert_eq!(conn.start_response(&head, UNIX_EPOCH, &mut out), Err(UsageError::NoRequestPending));
+        assert_eq!(conn.next_event(), Some(Event::ConnectionClosed));
+        assert_eq!(conn.next_event(), None);
+    }
 }

@@ -2,11 +2,12 @@
 //! whatever the split. The first byte picks the split size.
 #![no_main]
 
-use httpserver_core::{Config, Connection, Event, ResponseHead, ServerProtocol};
+use httpserver_core::http::{Connection, Event};
+use httpserver_core::{Config, ResponseHead, ServerProtocol};
 use libfuzzer_sys::fuzz_target;
 
 fn events(input: &[u8], split: usize, protocol: ServerProtocol) -> Vec<Event> {
-    let mut conn = Connection::new(Config { protocol, max_head: 4096, ..Config::default() });
+    let mut conn = Connection::new(Config::default().with_protocol(protocol).with_max_head(4096));
     let mut out = Vec::new();
     let mut got: Vec<Event> = Vec::new();
     let mut drain = |conn: &mut Connection, got: &mut Vec<Event>| {
@@ -16,10 +17,10 @@ fn events(input: &[u8], split: usize, protocol: ServerProtocol) -> Vec<Event> {
                 (Event::BodyChunk(more), Some(Event::BodyChunk(prev))) => prev.extend_from_slice(more),
                 _ => got.push(ev),
             }
-            if respond && !conn.is_closed() {
+            if respond && conn.can_respond() {
                 let head = ResponseHead::new(200).header("Content-Length", "0");
-                if conn.send_head(&head, std::time::UNIX_EPOCH, &mut out).is_ok() {
-                    let _ = conn.finish();
+                if conn.start_response(&head, std::time::UNIX_EPOCH, &mut out).is_ok() {
+                    let _ = conn.finish_response();
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! `translate_path` never leaves the root and never panics.
 #![no_main]
 
-use httpserver_core::{translate_path, url_collapse_path};
+use httpserver_core::cgi::url_collapse_path;
+use httpserver_core::simple::translate_path;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

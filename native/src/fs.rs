@@ -1,132 +1,325 @@
-//! The served directory, as the core's `Files` sees it.
+//! The served directory, as the core's `Files` sees it, confined by the
+//! kernel. Every open goes through `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_MAGICLINKS)` from a descriptor of the root, so no path, link
+//! or link swapped in while a request runs can lead outside the root: what
+//! is served, listed or executed is what the confined open returned.
+//! Symbolic links that stay inside are followed, as before. Where the
+//! kernel lacks `openat2` (before Linux 5.6, or a seccomp filter), a
+//! segment-by-segment `lstat` walk refuses links out of the root instead;
+//! that check cannot be atomic, and the start-up line says so.
 
-use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
+use std::ffi::{CString, OsStr};
+use std::fs::{self, File};
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
-use httpserver_core::{FileKind, Files, ListingEntry, LocalPath, Metadata};
+use httpserver_core::simple::{FileKind, ListingEntry, LocalPath};
+use httpserver_core::{Files, Metadata};
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
 
-/// Files below `root`. Unless `follow_symlinks`, a path whose real
-/// location is outside the root (through a symbolic link) is not found.
+/// How paths below the root are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confinement {
+    /// The kernel keeps every lookup below the root (`openat2`).
+    Kernel,
+    /// Links out of the root are refused by an `lstat` walk (no `openat2`).
+    Walk,
+    /// `--follow-symlinks`: links are followed wherever they lead.
+    None,
+}
+
+#[derive(Debug)]
+struct Root {
+    /// The directory as given (for paths shown and the fallback walk).
+    path: PathBuf,
+    /// Its real location, links resolved.
+    real: PathBuf,
+    /// An `O_PATH` descriptor of it, the base of every lookup.
+    dir: OwnedFd,
+    confinement: Confinement,
+}
+
+/// Files below the root.
 #[derive(Debug, Clone)]
 pub struct NativeFiles {
-    root: PathBuf,
-    real_root: PathBuf,
-    follow_symlinks: bool,
-    /// The path `metadata` last found confined, so that `open` of the same
-    /// path (the next call, in `send_head`) need not walk it again.
-    checked: Option<LocalPath>,
+    root: Arc<Root>,
+}
+
+/// Where to execute a CGI script from: a confined descriptor of its
+/// directory and its name there, or (without `openat2`) its path.
+#[derive(Debug)]
+pub enum ScriptLocation {
+    /// Run `name` in `dir`, not following a link at the last step.
+    InDir { dir: OwnedFd, name: CString },
+    /// Run the file at this path.
+    Path(PathBuf),
 }
 
 impl NativeFiles {
     pub fn new(root: PathBuf, follow_symlinks: bool) -> io::Result<NativeFiles> {
-        let real_root = fs::canonicalize(&root)?;
-        Ok(NativeFiles { root, real_root, follow_symlinks, checked: None })
+        let real = fs::canonicalize(&root)?;
+        let dir = rfs::open(&root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let confinement = if follow_symlinks {
+            Confinement::None
+        } else {
+            match rfs::openat2(&dir, ".", OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), beneath()) {
+                Ok(_) => Confinement::Kernel,
+                Err(_) => Confinement::Walk,
+            }
+        };
+        Ok(NativeFiles { root: Arc::new(Root { path: root, real, dir, confinement }) })
     }
 
-    /// The local path: the root joined with checked name segments only.
+    pub fn confinement(&self) -> Confinement {
+        self.root.confinement
+    }
+
+    /// The root joined with checked name segments only (for display and
+    /// the fallback walk).
     pub fn full_path(&self, path: &LocalPath) -> PathBuf {
-        let mut p = self.root.clone();
+        let mut p = self.root.path.clone();
         for seg in path.segments() {
             p.push(OsStr::from_bytes(seg));
         }
         p
     }
 
-    /// The path, or `NotFound` if it leaves the root through a link.
-    /// Segments are plain names (never `..`), so only a symbolic link can
-    /// lead out: each segment is `lstat`ed, and only a path that holds a
-    /// link pays for resolving it in full. Returns the final `lstat` when
-    /// it already is the answer `stat` would give (no link at the end).
-    fn confined(&self, path: &LocalPath) -> io::Result<(PathBuf, Option<fs::Metadata>)> {
-        let full = self.full_path(path);
-        if self.follow_symlinks || path.segments().is_empty() {
-            return Ok((full, None));
+    /// Open `path` below the root with `flags`, confined.
+    fn open_below(&self, path: &LocalPath, flags: OFlags) -> io::Result<OwnedFd> {
+        let rel = relative(path.segments())?;
+        let flags = flags | OFlags::CLOEXEC;
+        let root = &self.root;
+        match root.confinement {
+            Confinement::None => Ok(rfs::openat(&root.dir, &rel, flags, Mode::empty())?),
+            Confinement::Kernel => match rfs::openat2(&root.dir, &rel, flags, Mode::empty(), beneath()) {
+                // An absolute link (or one through `..` the kernel cannot
+                // judge) may still end inside the root: find where it
+                // ends, then open that, confined again.
+                Err(rustix::io::Errno::XDEV) => {
+                    let inner = self.inside_root(&self.full_path(path))?;
+                    Ok(rfs::openat2(&root.dir, &inner, flags, Mode::empty(), beneath())?)
+                }
+                other => Ok(other?),
+            },
+            Confinement::Walk => {
+                let full = self.walk_confined(path)?;
+                Ok(rfs::open(&full, flags, Mode::empty())?)
+            }
         }
-        let mut p = self.root.clone();
-        let mut last = None;
+    }
+
+    /// `path`'s real location relative to the real root, or `NotFound`
+    /// when it is outside.
+    fn inside_root(&self, path: &Path) -> io::Result<PathBuf> {
+        let real = fs::canonicalize(path)?;
+        match real.strip_prefix(&self.root.real) {
+            Ok(rest) if rest.as_os_str().is_empty() => Ok(PathBuf::from(".")),
+            Ok(rest) => Ok(rest.to_path_buf()),
+            Err(_) => Err(outside()),
+        }
+    }
+
+    /// Without `openat2`: `lstat` each segment; a path holding a link is
+    /// resolved in full and must stay inside the root.
+    fn walk_confined(&self, path: &LocalPath) -> io::Result<PathBuf> {
+        let full = self.full_path(path);
+        let mut p = self.root.path.clone();
         for seg in path.segments() {
             p.push(OsStr::from_bytes(seg));
-            let m = fs::symlink_metadata(&p)?;
-            if m.file_type().is_symlink() {
-                let real = fs::canonicalize(&full)?;
-                if !real.starts_with(&self.real_root) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::NotFound,
-                        "symbolic link leaves the served directory",
-                    ));
-                }
-                return Ok((full, None));
+            if fs::symlink_metadata(&p)?.file_type().is_symlink() {
+                self.inside_root(&full)?;
+                break;
             }
-            last = Some(m);
         }
-        Ok((full, last))
+        Ok(full)
+    }
+
+    /// Where to execute the script at `path`: its directory, opened
+    /// confined, and its name there; a script that is itself a link inside
+    /// the root is run from where the link leads.
+    pub fn script_location(&self, path: &LocalPath) -> io::Result<ScriptLocation> {
+        if self.root.confinement != Confinement::Kernel {
+            return Ok(ScriptLocation::Path(match self.root.confinement {
+                Confinement::Walk => self.walk_confined(path)?,
+                _ => self.full_path(path),
+            }));
+        }
+        let segments = path.segments();
+        let (name, parent) = segments.split_last().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rfs::openat2(&self.root.dir, relative(parent)?, dir_flags, Mode::empty(), beneath())?;
+        let stat = rfs::statat(&dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)?;
+        if rfs::FileType::from_raw_mode(stat.st_mode) != rfs::FileType::Symlink {
+            return Ok(ScriptLocation::InDir { dir, name: CString::new(name.clone())? });
+        }
+        // A link: find its target inside the root and use that directory.
+        let real = self.inside_root(&self.full_path(path))?;
+        let name = real.file_name().ok_or_else(outside)?.as_bytes().to_vec();
+        let parent = real.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = rfs::openat2(&self.root.dir, parent, dir_flags, Mode::empty(), beneath())?;
+        Ok(ScriptLocation::InDir { dir, name: CString::new(name)? })
     }
 }
 
-fn kind_of(ft: fs::FileType) -> FileKind {
-    if ft.is_file() {
-        FileKind::File
-    } else if ft.is_dir() {
-        FileKind::Directory
+fn beneath() -> ResolveFlags {
+    ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS
+}
+
+fn outside() -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, "symbolic link leaves the served directory")
+}
+
+/// Segments joined with `/` (`.` for the root). They are plain names
+/// (`translate_path` removed `.`, `..` and empty ones); a NUL byte in one
+/// fails here, as it does in CPython.
+fn relative(segments: &[Vec<u8>]) -> io::Result<CString> {
+    if segments.is_empty() {
+        return Ok(CString::new(".")?);
+    }
+    Ok(CString::new(segments.join(&b'/'))?)
+}
+
+fn to_metadata(st: &rfs::Stat) -> Metadata {
+    let kind = match rfs::FileType::from_raw_mode(st.st_mode) {
+        rfs::FileType::RegularFile => FileKind::File,
+        rfs::FileType::Directory => FileKind::Directory,
+        _ => FileKind::Other,
+    };
+    let secs = st.st_mtime;
+    let nanos = Duration::from_nanos(st.st_mtime_nsec);
+    let modified = if secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(secs as u64) + nanos
     } else {
-        FileKind::Other
-    }
-}
-
-fn to_metadata(m: &fs::Metadata) -> Metadata {
-    Metadata {
-        kind: kind_of(m.file_type()),
-        len: m.len(),
-        modified: m.modified().unwrap_or(std::time::UNIX_EPOCH),
-    }
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + nanos
+    };
+    Metadata::new(kind, st.st_size.max(0) as u64, modified).with_executable(st.st_mode & 0o111 != 0)
 }
 
 impl Files for NativeFiles {
     type File = File;
 
+    /// `stat` through a confined `O_PATH` open: nothing outside the root
+    /// is ever reported, and nothing is opened for reading (a FIFO or a
+    /// device stays untouched).
     fn metadata(&mut self, path: &LocalPath) -> io::Result<Metadata> {
-        self.checked = None;
-        let meta = match self.confined(path)? {
-            (_, Some(lstat)) => to_metadata(&lstat),
-            (full, None) => to_metadata(&fs::metadata(full)?),
-        };
-        self.checked = Some(path.clone());
-        Ok(meta)
+        fault_injection(path);
+        let fd = self.open_below(path, OFlags::PATH)?;
+        Ok(to_metadata(&rfs::fstat(&fd)?))
     }
 
     fn read_dir(&mut self, path: &LocalPath) -> io::Result<Vec<ListingEntry>> {
-        let (full, _) = self.confined(path)?;
+        let fd = self.open_below(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        let listed = fd.try_clone()?;
         let mut entries = Vec::new();
-        for entry in fs::read_dir(&full)? {
+        for entry in rfs::Dir::new(listed)? {
             let entry = entry?;
-            let ft = entry.file_type()?;
-            let is_symlink = ft.is_symlink();
-            let is_dir = if is_symlink { is_dir(&entry.path()) } else { ft.is_dir() };
-            entries.push(ListingEntry { name: entry.file_name().as_bytes().to_vec(), is_dir, is_symlink });
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let (is_dir, is_symlink) = match entry.file_type() {
+                rfs::FileType::Directory => (true, false),
+                rfs::FileType::Symlink => (follows_to_dir(&fd, name), true),
+                rfs::FileType::Unknown => {
+                    let st = rfs::statat(&fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)?;
+                    match rfs::FileType::from_raw_mode(st.st_mode) {
+                        rfs::FileType::Directory => (true, false),
+                        rfs::FileType::Symlink => (follows_to_dir(&fd, name), true),
+                        _ => (false, false),
+                    }
+                }
+                _ => (false, false),
+            };
+            entries.push(ListingEntry::new(name.to_vec(), is_dir, is_symlink));
         }
         Ok(entries)
     }
 
     fn open(&mut self, path: &LocalPath) -> io::Result<(File, Metadata)> {
-        let full = match self.checked.take() {
-            Some(p) if p == *path => self.full_path(path),
-            _ => self.confined(path)?.0,
-        };
-        // O_NONBLOCK: should a FIFO appear between stat and open, opening it
+        // O_NONBLOCK: should a FIFO appear since `metadata`, opening it
         // must not hang the connection; fstat below then refuses it.
-        let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(full)?;
-        let meta = to_metadata(&file.metadata()?);
+        let fd = self.open_below(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
+        let meta = to_metadata(&rfs::fstat(&fd)?);
         if meta.kind != FileKind::File {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
         }
-        Ok((file, meta))
+        Ok((File::from(fd), meta))
     }
 }
 
-fn is_dir(p: &Path) -> bool {
-    fs::metadata(p).map(|m| m.is_dir()).unwrap_or(false)
+/// Debug builds only: panic while serving the path named by
+/// `HTTPSERVER_TEST_PANIC_PATH`, so the tests can check that a panic in
+/// one connection is caught and the server goes on. Compiled out of
+/// release builds.
+fn fault_injection(path: &LocalPath) {
+    if cfg!(debug_assertions) {
+        if let Ok(target) = std::env::var("HTTPSERVER_TEST_PANIC_PATH") {
+            if path.display_under("") == target {
+                panic!("injected fault for {target}");
+            }
+        }
+    }
+}
+
+/// Whether the link `name` in `dir` leads to a directory (`os.path.isdir`:
+/// the listing shows it with `/`).
+fn follows_to_dir(dir: &impl AsFd, name: &[u8]) -> bool {
+    rfs::statat(dir, OsStr::from_bytes(name), AtFlags::empty())
+        .is_ok_and(|st| rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use httpserver_core::simple::translate_path;
+
+    fn tree() -> (PathBuf, PathBuf) {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let base = std::env::temp_dir().join(format!("httpserver-fs-{}-{n}", std::process::id()));
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        fs::create_dir_all(root.join("sub")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(root.join("a.txt"), b"hello").unwrap();
+        fs::write(outside.join("secret.txt"), b"secret").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("out")).unwrap();
+        std::os::unix::fs::symlink("../outside/secret.txt", root.join("rel-out.txt")).unwrap();
+        std::os::unix::fs::symlink(root.join("a.txt"), root.join("abs-in.txt")).unwrap();
+        std::os::unix::fs::symlink("../a.txt", root.join("sub/up.txt")).unwrap();
+        (root, base)
+    }
+
+    #[test]
+    fn links_inside_are_followed_links_outside_are_not() {
+        let (root, base) = tree();
+        let mut files = NativeFiles::new(root, false).unwrap();
+        assert_eq!(files.confinement(), Confinement::Kernel, "this kernel has openat2");
+        for inside in ["/a.txt", "/abs-in.txt", "/sub/up.txt"] {
+            let (_, meta) = files.open(&translate_path(inside)).unwrap_or_else(|e| panic!("{inside}: {e}"));
+            assert_eq!(meta.len, 5, "{inside}");
+        }
+        for escaping in ["/out/secret.txt", "/rel-out.txt"] {
+            assert!(files.open(&translate_path(escaping)).is_err(), "{escaping}");
+            assert!(files.metadata(&translate_path(escaping)).is_err(), "{escaping}");
+        }
+        assert!(files.metadata(&translate_path("/out/")).is_err(), "an outside directory is not reported");
+        let names: Vec<Vec<u8>> =
+            files.read_dir(&translate_path("/")).unwrap().into_iter().map(|e| e.name).collect();
+        assert!(names.contains(&b"out".to_vec()) && names.contains(&b"sub".to_vec()));
+        assert!(files.read_dir(&translate_path("/out/")).is_err());
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn follow_symlinks_reaches_outside() {
+        let (root, base) = tree();
+        let mut files = NativeFiles::new(root, true).unwrap();
+        let (_, meta) = files.open(&translate_path("/out/secret.txt")).unwrap();
+        assert_eq!(meta.len, 6);
+        fs::remove_dir_all(base).unwrap();
+    }
 }

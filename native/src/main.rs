@@ -1,24 +1,40 @@
 //! `httpserver`: a drop-in for `python -m http.server`.
+//!
+//! Layers, bottom to top (no module imports one above it): `log` and
+//! `wait`; `fs` and `cgi` (the file system and CGI scripts); `app` (what
+//! the pumps share); `net` (transport, body writer, admission, the
+//! connection driver, the two pumps); this file (command line, signals).
+#![deny(clippy::undocumented_unsafe_blocks, clippy::multiple_unsafe_ops_per_block)]
 
-mod args;
+mod app;
 mod cgi;
-mod event_loop;
+mod cli;
 mod fs;
-mod handler;
-mod localtime;
-mod logger;
-mod server;
+mod log;
+mod net;
+mod wait;
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use httpserver_core::Config;
+use httpserver_core::cgi::{CgiServerInfo, DEFAULT_CGI_DIRECTORIES};
+use httpserver_core::{Config, Timeouts};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use rustix::event::{PollFd, PollFlags};
 
-use crate::args::{parse_args, ArgsOutcome, HELP, USAGE};
+use crate::app::App;
+use crate::cgi::CgiConfig;
+use crate::cli::{parse_args, ArgsOutcome, HELP, USAGE};
+use crate::net::admission::Stop;
+
+/// How long a stop waits for responses under way before it exits anyway
+/// (below the 10 s a container runtime waits before it kills).
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
@@ -37,7 +53,7 @@ fn main() -> ExitCode {
         ));
     }
     match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("httpserver: error: {e:#}");
             ExitCode::FAILURE
@@ -50,125 +66,153 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(args: args::Args) -> Result<()> {
-    let listener = match &args.bind {
+fn bind(args: &cli::Args) -> Result<TcpListener> {
+    Ok(match &args.bind {
         Some(host) => {
             let addr = (host.as_str(), args.port)
                 .to_socket_addrs()
                 .with_context(|| format!("cannot resolve bind address {host:?}"))?
                 .next()
                 .with_context(|| format!("no address for {host:?}"))?;
-            server::bind(addr).with_context(|| format!("cannot bind to {addr}"))?
+            TcpListener::bind(addr).with_context(|| format!("cannot bind to {addr}"))?
         }
         // All interfaces, dual-stack as CPython: `::` (IPv4 clients arrive
         // as ::ffff:a.b.c.d), falling back to 0.0.0.0 without IPv6.
-        None => {
-            let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), args.port);
-            match server::bind(v6) {
-                Ok(l) => l,
-                Err(_) => {
-                    let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.port);
-                    server::bind(v4).with_context(|| format!("cannot bind to port {}", args.port))?
-                }
-            }
-        }
-    };
+        None => match TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), args.port)) {
+            Ok(l) => l,
+            Err(_) => TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.port))
+                .with_context(|| format!("cannot bind to port {}", args.port))?,
+        },
+    })
+}
+
+fn run(args: cli::Args) -> Result<ExitCode> {
+    let listener = bind(&args)?;
     let local = listener.local_addr()?;
     let host = local.ip().to_string();
     let url_host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
     let files = fs::NativeFiles::new(args.directory.clone(), args.follow_symlinks)
         .with_context(|| format!("cannot serve {}", args.directory.display()))?;
-    let config = Config { protocol: args.protocol, ..Config::default() };
+    if files.confinement() == fs::Confinement::Walk {
+        eprintln!(
+            "httpserver: warning: this kernel refuses openat2; links out of the directory are refused by a \
+             path check that a link swapped in at the same moment could race"
+        );
+    }
+    let timeouts = Timeouts::default()
+        .with_head(Some(args.header_timeout))
+        .with_idle(Some(args.idle_timeout))
+        .with_io(Some(args.io_timeout));
+    let config = Arc::new(Config::default().with_protocol(args.protocol).with_timeouts(timeouts));
     let cgi = args.cgi.then(|| {
-        Arc::new(cgi::CgiConfig {
-            directories: httpserver_core::DEFAULT_CGI_DIRECTORIES.iter().map(|d| d.to_string()).collect(),
+        Arc::new(CgiConfig {
+            directories: DEFAULT_CGI_DIRECTORIES.iter().map(|d| d.to_string()).collect(),
             max_body: args.cgi_max_body,
             time_limit: args.cgi_timeout,
-            server_name: cgi::server_fqdn(local.ip()),
-            server_port: local.port(),
-            software: config.server_version.clone(),
-            protocol: config.protocol.as_str().to_string(),
-            root_display: args.directory.to_string_lossy().into_owned(),
+            server: CgiServerInfo::new(
+                config.version_string(),
+                &server_fqdn(local.ip()),
+                local.port(),
+                config.protocol().as_str(),
+                &args.directory.to_string_lossy(),
+            ),
+            run_as: CgiConfig::nobody_if_root(),
+            base_env: std::env::vars_os().collect(),
         })
     });
     let fd_budget = raise_fd_limit();
-    let limits = server::Limits {
-        header_timeout: args.header_timeout,
-        idle_timeout: args.idle_timeout,
-        io_timeout: args.io_timeout,
-        // By default, leave room under the open-file limit for files,
-        // listings and the listener; an explicit value is taken as given
-        // (accept then backs off if descriptors run out).
-        max_connections: args
-            .max_connections
-            .unwrap_or_else(|| 10_000.min(fd_budget.saturating_sub(64).max(16))),
-    };
-    let srv = server::Server { config, files, mime: server::system_mime_types(), cgi, limits };
-    block_interrupts();
+    // By default, leave room under the open-file limit for files, listings
+    // and the listener; an explicit value is taken as given (accept then
+    // backs off if descriptors run out).
+    let max_connections =
+        args.max_connections.unwrap_or_else(|| 10_000.min(fd_budget.saturating_sub(64).max(16)));
+    let app = Arc::new(App { config, files, mime: app::system_mime_types(), cgi, max_connections });
+
+    // SIGINT and SIGTERM are taken by this thread alone, as events: block
+    // them before any other thread starts (threads inherit the mask).
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.thread_block().context("blocking signals")?;
+    let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+
     let mut out = std::io::stdout().lock();
     writeln!(out, "Serving HTTP on {host} port {} (http://{url_host}:{}/) ...", local.port(), local.port())?;
     out.flush()?;
     drop(out);
-    std::thread::Builder::new().name("serve".into()).spawn(move || {
-        let result = if srv.cgi.is_some() {
+
+    let stop = Stop::new().context("eventfd")?;
+    let pump_stop = Arc::clone(&stop);
+    let pump = std::thread::Builder::new().name("serve".into()).spawn(move || {
+        let result = if app.cgi.is_some() {
             // CGI handlers block on their scripts: a thread per connection.
-            server::run(listener, srv)
+            net::threaded::run(listener, app, pump_stop)
         } else {
-            event_loop::run(listener, srv)
+            net::epoll::run(listener, app, pump_stop)
         };
         if let Err(e) = result {
+            log::flush();
             eprintln!("httpserver: error: {e:#}");
             std::process::exit(1);
         }
     })?;
-    wait_for_interrupt();
-    // Workers write their batched log lines at most 50 ms after the first.
-    std::thread::sleep(logger::FLUSH_EVERY + Duration::from_millis(20));
-    println!("\nKeyboard interrupt received, exiting.");
-    Ok(())
+
+    let signal = next_signal(&signal_fd, None)?.unwrap_or(Signal::SIGTERM);
+    // Stop: no new connections; responses under way finish, within the
+    // grace period; a second signal ends the wait at once.
+    stop.request(STOP_GRACE);
+    let deadline = Instant::now() + STOP_GRACE;
+    while !pump.is_finished() && Instant::now() < deadline {
+        if next_signal(&signal_fd, Some(Duration::from_millis(20)))?.is_some() {
+            break;
+        }
+    }
+    log::flush();
+    if signal == Signal::SIGINT {
+        // As CPython on Ctrl-C.
+        println!("\nKeyboard interrupt received, exiting.");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-/// Block SIGINT in every thread (they inherit the mask), so that only
-/// `wait_for_interrupt` sees it. Child processes get a clean mask (std
-/// resets it when spawning).
-fn block_interrupts() {
-    // SAFETY: sigset manipulation on a local set; pthread_sigmask on this thread.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+/// The next SIGINT or SIGTERM, waiting at most `limit` (`None`: forever).
+fn next_signal(fd: &SignalFd, limit: Option<Duration>) -> Result<Option<Signal>> {
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    if wait::poll_until(&mut fds, limit.map(|l| Instant::now() + l))? == 0 {
+        return Ok(None);
     }
-}
-
-/// Ctrl-C: CPython prints `Keyboard interrupt received, exiting.` and
-/// exits 0.
-fn wait_for_interrupt() {
-    // SAFETY: sigwait on a set holding the signal blocked above.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        let mut sig: libc::c_int = 0;
-        while libc::sigwait(&set, &mut sig) != 0 || sig != libc::SIGINT {}
-    }
+    Ok(match fd.read_signal()? {
+        Some(info) => Signal::try_from(info.ssi_signo as i32).ok(),
+        None => None,
+    })
 }
 
 /// Raise the soft limit on open files to the hard limit (as nginx's
 /// `worker_rlimit_nofile`), so thousands of connections fit; returns it.
 fn raise_fd_limit() -> usize {
-    // SAFETY: getrlimit/setrlimit on a local struct.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (current, max) = (limit.current.unwrap_or(u64::MAX), limit.maximum.unwrap_or(u64::MAX));
+    if current < max {
+        let want = Rlimit { current: Some(max.min(1 << 20)), maximum: limit.maximum };
+        if setrlimit(Resource::Nofile, want).is_ok() {
+            return max.min(1 << 20) as usize;
         }
-        if lim.rlim_cur < lim.rlim_max {
-            let want = libc::rlimit { rlim_cur: lim.rlim_max.min(1 << 20), rlim_max: lim.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                lim.rlim_cur = want.rlim_cur;
-            }
-        }
-        lim.rlim_cur as usize
     }
+    current.min(usize::MAX as u64) as usize
+}
+
+/// CPython's `SERVER_NAME`: `socket.getfqdn` of the bound address.
+fn server_fqdn(ip: IpAddr) -> String {
+    let host = if ip.is_unspecified() {
+        rustix::system::uname().nodename().to_string_lossy().into_owned()
+    } else {
+        ip.to_string()
+    };
+    let reverse = (host.as_str(), 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .and_then(|addr| dns_lookup::lookup_addr(&addr.ip()).ok());
+    reverse.unwrap_or(host)
 }

@@ -43,9 +43,13 @@ pub enum Outcome {
 /// Why a native option cannot work here.
 fn unsupported(name: &str) -> Option<&'static str> {
     Some(match name {
-        "-b" | "--bind" => "WASI preview 1 cannot bind a socket: the host binds it (e.g. wasmtime -S tcplisten=ADDR:PORT)",
+        "-b" | "--bind" => {
+            "WASI preview 1 cannot bind a socket: the host binds it (e.g. wasmtime -S tcplisten=ADDR:PORT)"
+        }
         "--cgi" => "CGI needs child processes, and WASI has no process spawning",
-        "--follow-symlinks" => "the preopened directory confines every path; WASI cannot follow links out of it",
+        "--follow-symlinks" => {
+            "the preopened directory confines every path; WASI cannot follow links out of it"
+        }
         "--header-timeout" | "--idle-timeout" | "--io-timeout" => {
             "connections are served one at a time with blocking WASI reads, which have no time limit"
         }

@@ -8,7 +8,8 @@ use std::io;
 use std::os::wasi::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use httpserver_core::{FileKind, Files, ListingEntry, LocalPath, Metadata};
+use httpserver_core::simple::{FileKind, ListingEntry, LocalPath};
+use httpserver_core::{Files, Metadata};
 
 #[derive(Debug, Clone)]
 pub struct WasiFiles {
@@ -42,7 +43,7 @@ fn to_metadata(m: &fs::Metadata) -> Metadata {
     } else {
         FileKind::Other
     };
-    Metadata { kind, len: m.len(), modified: m.modified().unwrap_or(std::time::UNIX_EPOCH) }
+    Metadata::new(kind, m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH))
 }
 
 impl Files for WasiFiles {
@@ -63,7 +64,7 @@ impl Files for WasiFiles {
             } else {
                 ft.is_dir()
             };
-            out.push(ListingEntry { name: entry.file_name().as_bytes().to_vec(), is_dir, is_symlink });
+            out.push(ListingEntry::new(entry.file_name().as_bytes().to_vec(), is_dir, is_symlink));
         }
         Ok(out)
     }

@@ -14,14 +14,19 @@ mod args;
 mod files;
 mod preopen;
 
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
 use std::process::exit;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use httpserver_core::blocking::{serve_stream, Shell};
-use httpserver_core::{format_log_line, unix_seconds, CivilTime, Config, Connection, MimeTypes, SimpleHandler};
+use httpserver_core::blocking::{serve_stream, BodySent, Shell};
+use httpserver_core::log::format_log_line;
+use httpserver_core::simple::MimeTypes;
+use httpserver_core::time::{unix_seconds, CivilTime};
+use httpserver_core::{Config, Engine, LogEntry, Now, SimpleHandler, Timeouts};
 
 use crate::args::{parse_args, Mode, Outcome};
 use crate::files::WasiFiles;
@@ -52,7 +57,8 @@ fn run(args: args::Args) -> Result<()> {
     preopen::register_directories();
     let files = WasiFiles::new(&args.directory)
         .with_context(|| format!("cannot serve {:?}: is it preopened (--dir)?", args.directory))?;
-    let config = Config { protocol: args.protocol, ..Config::default() };
+    // Reads block with no time limit here: the engine keeps no deadlines.
+    let config = Arc::new(Config::default().with_protocol(args.protocol).with_timeouts(Timeouts::none()));
     let mime = Arc::new(MimeTypes::new());
     match (args.mode, socket) {
         (Mode::Stdio, _) => {
@@ -60,7 +66,8 @@ fn run(args: args::Args) -> Result<()> {
             serve(&mut stream, "-", &config, &files, &mime)
         }
         (Mode::Auto, Some(listener)) => {
-            let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "the host's socket".into());
+            let local =
+                listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "the host's socket".into());
             println!("Serving HTTP on {local} (socket preopened by the host) ...");
             let _ = io::stdout().flush();
             loop {
@@ -75,17 +82,6 @@ fn run(args: args::Args) -> Result<()> {
                 if let Err(e) = serve(&mut stream, &client, &config, &files, &mime) {
                     log(&client, &format!("{e:#}"));
                 }
-                let _ = stream.shutdown(std::net::Shutdown::Write);
-                // Drain what the client still sends, so closing does not
-                // reset the response in flight (no timers here: bounded by size).
-                let mut sink = [0u8; 4096];
-                let mut left = 1 << 20;
-                while left > 0 {
-                    match stream.read(&mut sink) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => left -= n.min(left),
-                    }
-                }
             }
         }
         (Mode::Auto, None) => {
@@ -99,17 +95,17 @@ fn run(args: args::Args) -> Result<()> {
     }
 }
 
-fn serve<S: Read + Write>(
+fn serve<S: WasiStream>(
     stream: &mut S,
     client: &str,
-    config: &Config,
+    config: &Arc<Config>,
     files: &WasiFiles,
     mime: &Arc<MimeTypes>,
 ) -> Result<()> {
-    let mut conn = Connection::new(config.clone());
     let mut handler = SimpleHandler::new(files.clone(), Arc::clone(mime));
-    let mut shell = WasiShell { client };
-    serve_stream(stream, &mut conn, &mut handler, &mut shell).context("serving the connection")?;
+    let mut shell = WasiShell { client: client.to_string() };
+    let mut engine = Engine::new(Arc::clone(config), now());
+    serve_stream(stream, &mut engine, &mut handler, &mut shell).context("serving the connection")?;
     Ok(())
 }
 
@@ -134,8 +130,12 @@ impl Write for Stdio {
     }
 }
 
-struct WasiShell<'a> {
-    client: &'a str,
+struct WasiShell {
+    client: String,
+}
+
+fn now() -> Now {
+    Now::new(SystemTime::now(), Instant::now())
 }
 
 /// Log lines: CPython's format, in UTC (WASI has no time zone).
@@ -144,42 +144,77 @@ fn log(client: &str, message: &str) {
     let _ = io::stderr().write_all(format_log_line(client, &now, message).as_bytes());
 }
 
-impl<S: Write> Shell<S, std::fs::File> for WasiShell<'_> {
-    fn now(&mut self) -> SystemTime {
-        SystemTime::now()
+/// A file range after the head, through a buffer (no sendfile on WASI):
+/// the head and the first bytes in one write.
+fn send_file<S: Write>(
+    stream: &mut S,
+    head: &[u8],
+    file: &mut File,
+    offset: u64,
+    len: Option<u64>,
+) -> io::Result<BodySent> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut file = file.take(len.unwrap_or(u64::MAX));
+    let mut buf = head.to_vec();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut sent = 0u64;
+    loop {
+        let n = file.read(&mut chunk)?;
+        buf.extend_from_slice(&chunk[..n]);
+        if !buf.is_empty() {
+            stream.write_all(&buf)?;
+        }
+        buf.clear();
+        sent += n as u64;
+        if n == 0 {
+            break;
+        }
+    }
+    stream.flush()?;
+    let ended = len.map_or(true, |l| sent < l);
+    Ok(BodySent::new(head.len(), sent, ended))
+}
+
+/// A connection's stream: stdin/stdout, or a socket the host preopened.
+trait WasiStream: Read + Write {
+    /// Half-close before lingering; stdio cannot (the connection then
+    /// just ends).
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl WasiStream for Stdio {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+impl WasiStream for TcpStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl<S: WasiStream> Shell<S, File> for WasiShell {
+    fn now(&mut self) -> Now {
+        now()
     }
 
-    fn log(&mut self, message: &str) {
-        log(self.client, message);
+    fn log(&mut self, entry: &LogEntry) {
+        log(&self.client, &entry.message());
     }
 
-    fn send_source(
+    fn send_body(
         &mut self,
-        stream: &mut S,
-        head: &mut Vec<u8>,
-        file: std::fs::File,
+        s: &mut S,
+        head: &[u8],
+        f: &mut File,
+        offset: u64,
         len: Option<u64>,
-    ) -> io::Result<u64> {
-        // No sendfile on WASI: copy through a buffer, head and first bytes
-        // in one write.
-        let mut file = file.take(len.unwrap_or(u64::MAX));
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut sent = 0u64;
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-            stream.write_all(head)?;
-            head.clear();
-            sent += n as u64;
-        }
-        if !head.is_empty() {
-            stream.write_all(head)?;
-            head.clear();
-        }
-        stream.flush()?;
-        Ok(sent)
+    ) -> io::Result<BodySent> {
+        send_file(s, head, f, offset, len)
+    }
+
+    fn shutdown_write(&mut self, s: &mut S) -> io::Result<()> {
+        s.shutdown_write()
     }
 }

@@ -3,10 +3,7 @@
 //! the result is a list of checked name segments, never a joined client
 //! string, so it cannot name anything outside the served root.
 
-/// Python's `str.isspace` within Latin-1 (what `str.split()`/`rstrip()` use).
-pub(crate) fn is_py_space(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r' | '\x1c'..='\x1f' | ' ' | '\u{85}' | '\u{a0}')
-}
+use crate::text::{is_py_space, latin1_bytes};
 
 /// A request path translated to local names below the served root: what
 /// CPython's `translate_path` computes, kept as segments. Each segment is
@@ -86,7 +83,7 @@ pub fn translate_path(url_path: &str) -> LocalPath {
 
 /// `urllib.parse.unquote_to_bytes`: `%XX` becomes the byte, anything
 /// malformed stays as written. Works on the Latin-1 request text.
-pub fn percent_decode(s: &str) -> Vec<u8> {
+pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
     let raw = latin1_bytes(s);
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -113,34 +110,12 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-/// The bytes of a Latin-1 decoded string (each char ≤ U+00FF is one byte;
-/// anything larger, which request text never holds, is kept as UTF-8).
-pub fn latin1_bytes(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    for c in s.chars() {
-        let n = c as u32;
-        if n <= 0xff {
-            out.push(n as u8);
-        } else {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-        }
-    }
-    out
-}
-
-/// Decode bytes as Latin-1 (every byte is one char), as CPython decodes
-/// the request line and headers.
-pub fn latin1_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| b as char).collect()
-}
-
 /// What CPython's file-system calls see for percent-decoded bytes:
 /// `unquote(errors='surrogatepass')` then `os.fsencode` (surrogateescape).
 /// Valid UTF-8 is kept; an encoded surrogate U+DC80..U+DCFF (what a listing
 /// link holds for a non-UTF-8 name) becomes its original byte; any other
 /// invalid UTF-8 makes CPython fall back to `errors='replace'`, U+FFFD.
-pub fn python_fs_bytes(raw: Vec<u8>) -> Vec<u8> {
+pub(crate) fn python_fs_bytes(raw: Vec<u8>) -> Vec<u8> {
     if std::str::from_utf8(&raw).is_ok() {
         return raw;
     }
@@ -183,7 +158,8 @@ pub fn python_fs_bytes(raw: Vec<u8>) -> Vec<u8> {
 /// file-system name (bytes): unreserved characters and `/` stay, the rest
 /// is `%XX`; a byte that is not valid UTF-8 is quoted as the UTF-8 form of
 /// its surrogate escape, as Python does for a non-UTF-8 file name.
-pub fn quote(name: &[u8]) -> String {
+#[cfg(test)]
+fn quote(name: &[u8]) -> String {
     let mut out = Vec::with_capacity(name.len());
     quote_into(&mut out, name);
     // Only ASCII was written.
@@ -223,21 +199,21 @@ pub(crate) fn quote_into(out: &mut Vec<u8>, name: &[u8]) {
 
 /// The five parts of `urllib.parse.urlsplit` (CPython 3.11 rules).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlParts {
+pub(crate) struct UrlParts {
     /// Lower-cased scheme, or empty.
-    pub scheme: String,
+    pub(crate) scheme: String,
     /// Authority after `//`, or empty.
-    pub netloc: String,
+    pub(crate) netloc: String,
     /// The path.
-    pub path: String,
+    pub(crate) path: String,
     /// After `?`, without it.
-    pub query: String,
+    pub(crate) query: String,
     /// After `#`, without it.
-    pub fragment: String,
+    pub(crate) fragment: String,
 }
 
 /// `urllib.parse.urlsplit(url)`.
-pub fn url_split(url: &str) -> UrlParts {
+pub(crate) fn url_split(url: &str) -> UrlParts {
     // 3.11: strip leading C0 controls and spaces; drop tab, CR and LF.
     let url: String = url
         .trim_start_matches(|c: char| c <= ' ')
@@ -274,7 +250,7 @@ pub fn url_split(url: &str) -> UrlParts {
 }
 
 /// `urllib.parse.urlunsplit(parts)`.
-pub fn url_unsplit(p: &UrlParts) -> String {
+pub(crate) fn url_unsplit(p: &UrlParts) -> String {
     const USES_NETLOC: &[&str] = &[
         "", "ftp", "http", "gopher", "nntp", "telnet", "imap", "wais", "file", "mms", "https", "shttp",
         "snews", "prospero", "rtsp", "rtspu", "rsync", "svn", "svn+ssh", "sftp", "nfs", "git", "git+ssh",
@@ -307,14 +283,14 @@ pub fn url_unsplit(p: &UrlParts) -> String {
 /// CPython's `urlunsplit` of the target with `/` added to its path, with
 /// every `\` written `%5C` so that no `Location` can begin with `/\`, which
 /// browsers read as `//` (another host).
-pub fn directory_redirect_location(target: &str) -> String {
+pub(crate) fn directory_redirect_location(target: &str) -> String {
     let mut parts = url_split(target);
     parts.path.push('/');
     url_unsplit(&parts).replace('\\', "%5C")
 }
 
 /// Whether the path part of `target` ends with `/` (the redirect test).
-pub fn url_path_ends_with_slash(target: &str) -> bool {
+pub(crate) fn url_path_ends_with_slash(target: &str) -> bool {
     url_split(target).path.ends_with('/')
 }
 

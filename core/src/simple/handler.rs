@@ -1,54 +1,19 @@
 //! `SimpleHTTPRequestHandler`: CPython's static-file decision (`send_head`)
 //! over a file system the shell supplies through [`Files`].
 
-use std::io;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::date::{format_system_time, parse_http_date, unix_seconds};
-use crate::handler::{Body, Handler, Reply, Request};
-use crate::listing::{list_directory, ListingEntry, LISTING_CONTENT_TYPE};
-use crate::mime::MimeTypes;
-use crate::path::{directory_redirect_location, translate_path, url_path_ends_with_slash, LocalPath};
-use crate::response::ResponseHead;
+use crate::http::ResponseHead;
+use crate::serve::{Body, Handler, Reply, Request};
+use crate::simple::files::{FileKind, Files, Metadata};
+use crate::simple::listing::{list_directory, LISTING_CONTENT_TYPE};
+use crate::simple::mime::MimeTypes;
+use crate::simple::url::{directory_redirect_location, translate_path, url_path_ends_with_slash, LocalPath};
+use crate::time::{format_system_time, parse_http_date, unix_seconds};
 
-/// What kind of thing a path names (after following symbolic links).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    /// A regular file: served.
-    File,
-    /// A directory: index page, listing or redirect.
-    Directory,
-    /// A FIFO, socket or device: never opened (opening a FIFO blocks).
-    Other,
-}
-
-/// File metadata as the shell read it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Metadata {
-    /// The kind.
-    pub kind: FileKind,
-    /// Size in bytes.
-    pub len: u64,
-    /// Last modification time.
-    pub modified: SystemTime,
-}
-
-/// The file system, as the static handler needs it. Paths are relative to
-/// the served root; the shell decides what the root is and may refuse more
-/// (e.g. symbolic links that leave the root) by answering `Err`.
-pub trait Files {
-    /// An open file, handed back untouched in [`Body::Source`].
-    type File;
-    /// `os.stat` (following symbolic links).
-    fn metadata(&mut self, path: &LocalPath) -> io::Result<Metadata>;
-    /// `os.listdir` with each entry's kind.
-    fn read_dir(&mut self, path: &LocalPath) -> io::Result<Vec<ListingEntry>>;
-    /// Open a regular file for reading and return it with its metadata as
-    /// read from the open file (`os.fstat`). Must not block on, or return,
-    /// anything but a regular file.
-    fn open(&mut self, path: &LocalPath) -> io::Result<(Self::File, Metadata)>;
-}
+/// CPython's `index_pages`: what a directory is served as, in order.
+const DEFAULT_INDEX_PAGES: &[&str] = &["index.html", "index.htm"];
 
 /// CPython's `SimpleHTTPRequestHandler`: GET and HEAD of files and
 /// directory listings below a root.
@@ -56,13 +21,22 @@ pub trait Files {
 pub struct SimpleHandler<F> {
     files: F,
     mime: Arc<MimeTypes>,
+    index_pages: Option<Arc<[String]>>,
 }
 
 impl<F: Files> SimpleHandler<F> {
     /// A handler over `files`, guessing types with `mime` (shared: the
-    /// table is read-only and may be large).
+    /// table is read-only and may be large; it holds `extensions_map`).
     pub fn new(files: F, mime: Arc<MimeTypes>) -> SimpleHandler<F> {
-        SimpleHandler { files, mime }
+        SimpleHandler { files, mime, index_pages: None }
+    }
+
+    /// `index_pages`: the file names a directory is served as, in order,
+    /// before a listing is made (default `index.html`, `index.htm`).
+    #[must_use]
+    pub fn with_index_pages(mut self, pages: Arc<[String]>) -> SimpleHandler<F> {
+        self.index_pages = Some(pages);
+        self
     }
 
     /// The file system.
@@ -83,17 +57,7 @@ impl<F: Files> SimpleHandler<F> {
                     .header("Content-Length", "0");
                 return Reply::head_only(head);
             }
-            let mut index = None;
-            for name in ["index.html", "index.htm"] {
-                let candidate = path.join(name);
-                if let Ok(m) = self.files.metadata(&candidate) {
-                    if m.kind == FileKind::File {
-                        index = Some((candidate, m));
-                        break;
-                    }
-                }
-            }
-            match index {
+            match self.index_page(&path) {
                 Some((p, m)) => {
                     path = p;
                     meta = Ok(m);
@@ -122,7 +86,25 @@ impl<F: Files> SimpleHandler<F> {
             .header("Content-type", &ctype)
             .header("Content-Length", &meta.len.to_string())
             .header("Last-Modified", &format_system_time(meta.modified));
-        Reply { head, body: Body::Source { source: file, len: meta.len }, error_log: None }
+        Reply::new(head, Body::Source { source: file, offset: 0, len: meta.len })
+    }
+
+    /// The first index page that is a regular file.
+    fn index_page(&mut self, dir: &LocalPath) -> Option<(LocalPath, Metadata)> {
+        let custom = self.index_pages.clone();
+        let names: Vec<&str> = match &custom {
+            Some(pages) => pages.iter().map(String::as_str).collect(),
+            None => DEFAULT_INDEX_PAGES.to_vec(),
+        };
+        for name in names {
+            let candidate = dir.join(name);
+            if let Ok(m) = self.files.metadata(&candidate) {
+                if m.kind == FileKind::File {
+                    return Some((candidate, m));
+                }
+            }
+        }
+        None
     }
 
     fn list_directory(&mut self, path: &LocalPath, target: &str) -> Reply<F::File> {

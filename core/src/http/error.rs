@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::pyrepr::py_repr;
+use crate::text::py_repr;
 
 /// What kind of protocol violation the peer committed. Each maps to the
 /// status CPython (or, where CPython is silent or lax, RFC 9112) answers.
@@ -34,9 +34,14 @@ pub enum ProtocolErrorKind {
     /// `Content-Length` that is not plain digits, too large, or given twice
     /// with different values → 400.
     BadContentLength,
-    /// `Transfer-Encoding` other than a lone `chunked`, on HTTP/1.0, or
-    /// together with `Content-Length` → 400.
+    /// `Transfer-Encoding` that is malformed, does not end in `chunked`,
+    /// applies `chunked` twice, comes with HTTP/1.0, or comes together with
+    /// `Content-Length` → 400 (RFC 9112 section 6.3).
     BadTransferEncoding,
+    /// A well-formed `Transfer-Encoding` ending in `chunked` that applies
+    /// another coding first (`gzip, chunked`), which this server does not
+    /// decode → 501 (RFC 9112 section 6.1).
+    UnsupportedTransferEncoding,
     /// A malformed chunk-size line, chunk terminator or trailer → 400.
     BadChunk,
     /// The peer closed the connection in the middle of a request body.
@@ -78,6 +83,7 @@ impl ProtocolError {
         match self.kind {
             RequestLineTooLong => 414,
             VersionNotSupported => 505,
+            UnsupportedTransferEncoding => 501,
             HeaderLineTooLong | TooManyHeaders | HeadTooLarge => 431,
             BadRequestSyntax | BadRequestVersion | BadHttp09Method | BadHeader | BadHost
             | BadContentLength | BadTransferEncoding | BadChunk | TruncatedBody => 400,
@@ -102,15 +108,16 @@ impl ProtocolError {
 
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.message().unwrap_or_else(|| crate::status::reason_phrase(self.status()));
+        let table = crate::status::status_text(self.status()).map_or("", |(phrase, _)| phrase);
+        let text = self.message().unwrap_or(table);
         write!(f, "{} {}", self.status(), text)
     }
 }
 
 impl std::error::Error for ProtocolError {}
 
-/// The caller misused a [`crate::Connection`]: a bug in a shell or handler,
-/// never the peer's fault.
+/// The caller misused a [`crate::http::Connection`] or an
+/// [`crate::Engine`]: a bug in a shell or handler, never the peer's fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UsageError {
@@ -122,6 +129,8 @@ pub enum UsageError {
     NoResponseInProgress,
     /// Body bytes were sent for a response that may not have a body.
     BodyNotAllowed,
+    /// More output was reported written or copied than the engine asked for.
+    TooMuchReported,
     /// More body bytes than the declared `Content-Length`.
     BodyTooLong {
         /// The declared length.
@@ -143,6 +152,7 @@ impl fmt::Display for UsageError {
             UsageError::HeadAlreadySent => f.write_str("the response head was already sent"),
             UsageError::NoResponseInProgress => f.write_str("no response is in progress"),
             UsageError::BodyNotAllowed => f.write_str("this response may not have a body"),
+            UsageError::TooMuchReported => f.write_str("more output reported than was asked for"),
             UsageError::BodyTooLong { declared } => {
                 write!(f, "body longer than its Content-Length {declared}")
             }

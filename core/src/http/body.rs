@@ -1,13 +1,13 @@
 //! Request body decoding: `Content-Length` and `chunked` (RFC 9112
 //! section 7.1), strict where leniency could let two parsers disagree.
 
-use crate::error::{ProtocolError, ProtocolErrorKind};
+use crate::http::error::{ProtocolError, ProtocolErrorKind};
 
 /// Longest chunk-size line (size, extensions, CRLF) we accept. nginx and
 /// h11 use similar small bounds; real clients send a few bytes.
-pub const MAX_CHUNK_LINE: usize = 4096;
+pub(crate) const MAX_CHUNK_LINE: usize = 4096;
 /// Most trailer bytes we read (and ignore) after the last chunk.
-pub const MAX_TRAILERS: usize = 64 * 1024;
+pub(crate) const MAX_TRAILERS: usize = 64 * 1024;
 
 /// Where a body decoder is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,34 +174,7 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Decode all of `input`, fed `split` bytes at a time; the body or the
-    /// error status.
-    fn decode(mut dec: BodyDecoder, input: &[u8], split: usize) -> Result<(Vec<u8>, usize), u16> {
-        let mut body = Vec::new();
-        let mut buf: Vec<u8> = Vec::new();
-        let mut fed = 0;
-        loop {
-            match dec.step(&buf).map_err(|e| e.status())? {
-                BodyStep::NeedData => {
-                    if fed >= input.len() {
-                        return Err(0); // incomplete
-                    }
-                    let end = (fed + split).min(input.len());
-                    buf.extend_from_slice(&input[fed..end]);
-                    fed = end;
-                }
-                BodyStep::Progress { consumed, data } => {
-                    body.extend_from_slice(&buf[data.0..data.1]);
-                    buf.drain(..consumed);
-                }
-                BodyStep::Done { consumed } => {
-                    buf.drain(..consumed);
-                    return Ok((body, buf.len() + input.len() - fed));
-                }
-            }
-        }
-    }
+    use crate::fuzzing::decode;
 
     #[test]
     fn chunked_vectors_in_any_split() {

@@ -1,21 +1,10 @@
 //! The directory listing page of CPython's `list_directory`.
 
-use crate::path::{percent_decode, python_fs_bytes, quote_into};
-
-/// One directory entry as the shell saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListingEntry {
-    /// The name as the file system gives it (bytes: need not be UTF-8).
-    pub name: Vec<u8>,
-    /// Whether it is a directory, following symbolic links
-    /// (`os.path.isdir`): such names get a `/` in the link and the text.
-    pub is_dir: bool,
-    /// Whether the entry itself is a symbolic link: its text gets `@`.
-    pub is_symlink: bool,
-}
+use crate::simple::files::ListingEntry;
+use crate::simple::url::{percent_decode, python_fs_bytes, quote_into};
 
 /// The `Content-Type` of a listing (note the space, unlike error pages).
-pub const LISTING_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+pub(crate) const LISTING_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
 /// The HTML body CPython's `list_directory` produces for `target` (the
 /// request path, query included, as CPython titles it) and `entries`, in
@@ -85,12 +74,6 @@ fn sort_key(name: &[u8]) -> String {
 }
 
 /// `html.escape(s, quote=False)` over bytes: `&`, `<`, `>`.
-pub fn html_escape(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    html_escape_into(&mut out, s);
-    out
-}
-
 fn html_escape_into(out: &mut Vec<u8>, s: &[u8]) {
     for &b in s {
         match b {

@@ -1,8 +1,14 @@
-//! Response heads and how their bodies are framed.
+//! Response heads, how their bodies are framed, and how they are written.
+
+use std::time::SystemTime;
+
+use crate::config::Config;
+use crate::time::format_system_time;
 
 /// A response's status line and header fields, less `Server` and `Date`,
 /// which the connection adds (CPython's `send_response`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResponseHead {
     /// The status code.
     pub status: u16,
@@ -18,9 +24,17 @@ impl ResponseHead {
         ResponseHead { status, reason: None, headers: Vec::new() }
     }
 
-    /// Add a header field (builder style).
+    /// Add a header field (builder style), as `send_header` does.
+    #[must_use]
     pub fn header(mut self, name: &str, value: &str) -> ResponseHead {
         self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Set the reason phrase (builder style), as `send_response`'s `message`.
+    #[must_use]
+    pub fn reason(mut self, reason: &str) -> ResponseHead {
+        self.reason = Some(reason.to_string());
         self
     }
 
@@ -29,15 +43,21 @@ impl ResponseHead {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header, by ASCII case-insensitive name.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
     /// The declared `Content-Length`, if present and valid.
     pub fn content_length(&self) -> Option<u64> {
-        self.get("Content-Length").and_then(crate::request::parse_content_length)
+        self.get("Content-Length").and_then(crate::http::request::parse_content_length)
     }
 }
 
-/// What the shell may send as the body of a response, decided by
-/// [`crate::Connection::send_head`].
+/// What may follow a response head, decided by
+/// [`crate::http::Connection::start_response`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
 pub enum BodyPlan {
     /// No body at all: HEAD, 1xx, 204, 205, 304. Do not even open the file.
     None,
@@ -50,6 +70,7 @@ pub enum BodyPlan {
 
 /// Why a connection closes after a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The server speaks HTTP/1.0 (CPython's default), or the client did
     /// not ask to keep the connection.
@@ -60,15 +81,45 @@ pub enum CloseReason {
     BodyUntilClose,
     /// The request could not be parsed; the rest of the stream is unframed.
     ProtocolError,
+    /// The server is stopping.
+    ServerStopping,
 }
 
-/// What the shell does once a response is finished.
+/// What happens once a response is finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
 pub enum After {
     /// Keep reading: the next request may follow.
     KeepAlive,
     /// Close the connection.
     Close(CloseReason),
+}
+
+/// The status line in the server's protocol, then `Server` and `Date`
+/// (CPython's `send_response`); the caller adds the other fields.
+pub(crate) fn write_status_and_server(
+    out: &mut Vec<u8>,
+    config: &Config,
+    head: &ResponseHead,
+    now: SystemTime,
+) {
+    out.extend_from_slice(config.protocol().as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.status.to_string().as_bytes());
+    out.push(b' ');
+    push_latin1(out, head.reason.as_deref().unwrap_or_else(|| config.reason_phrase(head.status)));
+    out.extend_from_slice(b"\r\n");
+    write_header(out, "Server", config.version_string());
+    write_header(out, "Date", &format_system_time(now));
+}
+
+/// A whole response head with no connection behind it (a refusal).
+pub(crate) fn write_response_head(out: &mut Vec<u8>, config: &Config, head: &ResponseHead, now: SystemTime) {
+    write_status_and_server(out, config, head, now);
+    for (name, value) in &head.headers {
+        write_header(out, name, value);
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Write `Name: value\r\n` as Latin-1 (CPython's `send_header` encoding),

@@ -1,10 +1,38 @@
-//! Python's `repr()` of a `str`, as CPython puts it into error messages
-//! (`"Bad request version (%r)"`). Request bytes are decoded as Latin-1, so
-//! only code points up to U+00FF occur in practice; the rest are handled by
-//! Rust's own notion of printable, which agrees for them closely enough.
+//! Text the way CPython sees it: request bytes decoded as Latin-1, Python's
+//! notion of white space, and `repr()` as CPython puts it into error
+//! messages (`"Bad request version (%r)"`). Request bytes are decoded as
+//! Latin-1, so only code points up to U+00FF occur in practice; beyond that
+//! Rust's own notion of printable agrees closely enough.
+
+/// Python's `str.isspace` within Latin-1 (what `str.split()`/`rstrip()` use).
+pub(crate) fn is_py_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r' | '\x1c'..='\x1f' | ' ' | '\u{85}' | '\u{a0}')
+}
+
+/// Decode bytes as Latin-1 (every byte is one char), as CPython decodes
+/// the request line and headers.
+pub(crate) fn latin1_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+/// The bytes of a Latin-1 decoded string (each char up to U+00FF is one
+/// byte; anything larger, which request text never holds, stays UTF-8).
+pub(crate) fn latin1_bytes(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let n = c as u32;
+        if n <= 0xff {
+            out.push(n as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    out
+}
 
 /// `repr(s)` exactly as Python 3 writes it for Latin-1 text.
-pub fn py_repr(s: &str) -> String {
+pub(crate) fn py_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);

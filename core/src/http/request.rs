@@ -1,42 +1,12 @@
 //! The request head: CPython's request-line rules, and header parsing with
 //! the framing checks RFC 9112 requires.
 
-use crate::error::{ProtocolError, ProtocolErrorKind};
-use crate::path::{is_py_space, latin1_string};
-use crate::pyrepr::py_repr;
-
-/// The protocol version the server claims (`-p`): what its status lines
-/// say and whether it allows persistent connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ServerProtocol {
-    /// CPython's default: every response closes the connection.
-    #[default]
-    Http10,
-    /// Persistent connections, as `--protocol HTTP/1.1`.
-    Http11,
-}
-
-impl ServerProtocol {
-    /// `HTTP/1.0` or `HTTP/1.1`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerProtocol::Http10 => "HTTP/1.0",
-            ServerProtocol::Http11 => "HTTP/1.1",
-        }
-    }
-
-    /// Parse a `-p` value; only the two versions this server speaks.
-    pub fn parse(s: &str) -> Option<ServerProtocol> {
-        match s {
-            "HTTP/1.0" => Some(ServerProtocol::Http10),
-            "HTTP/1.1" => Some(ServerProtocol::Http11),
-            _ => None,
-        }
-    }
-}
+use crate::http::error::{ProtocolError, ProtocolErrorKind};
+use crate::text::{is_py_space, latin1_string, py_repr};
 
 /// The request's HTTP version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub struct Version {
     /// Major number.
     pub major: u64,
@@ -47,6 +17,8 @@ pub struct Version {
 impl Version {
     /// A two-word request line: HTTP/0.9, no headers, bare body.
     pub const HTTP_09: Version = Version { major: 0, minor: 9 };
+    /// HTTP/1.0.
+    pub const HTTP_10: Version = Version { major: 1, minor: 0 };
     /// HTTP/1.1.
     pub const HTTP_11: Version = Version { major: 1, minor: 1 };
 }
@@ -98,6 +70,7 @@ impl Headers {
 
 /// How the request body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BodyFraming {
     /// No body.
     None,
@@ -109,6 +82,7 @@ pub enum BodyFraming {
 
 /// A parsed request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RequestHead {
     /// The method (`command`), case-sensitive, e.g. `GET`.
     pub method: String,
@@ -125,11 +99,6 @@ pub struct RequestHead {
     pub headers: Headers,
     /// How the body is framed.
     pub framing: BodyFraming,
-    /// Whether the connection closes after this request, as CPython's
-    /// `parse_request` decides it (before the response has its say).
-    pub close_after: bool,
-    /// Whether the client asked for `100 Continue` and should get it.
-    pub expects_continue: bool,
 }
 
 impl RequestHead {
@@ -138,6 +107,10 @@ impl RequestHead {
         self.version == Version::HTTP_09
     }
 }
+
+/// `http.client._MAXHEADERS`: CPython counts the blank line too, so 100
+/// header fields are one line too many.
+pub(crate) const MAX_HEADER_LINES: usize = 100;
 
 /// What the request line says, before headers are read.
 pub(crate) enum RequestLine {
@@ -208,22 +181,22 @@ fn parse_version(word: &str) -> Option<Version> {
 }
 
 /// Parse the header block (lines after the request line, through the blank
-/// line) and decide framing, persistence and `Expect`.
+/// line) and decide the body's framing. Persistence and `Expect` are the
+/// connection's decisions (`connection.rs`).
 pub(crate) fn parse_header_block(
     block: &[u8],
     request: RequestLine,
     request_line: String,
-    protocol: ServerProtocol,
 ) -> Result<RequestHead, ProtocolError> {
-    let (method, target, version, version_text, words) = match request {
-        RequestLine::Parsed { method, target, version, version_text, words } => {
-            (method, target, version, version_text, words)
+    let (method, target, version, version_text) = match request {
+        RequestLine::Parsed { method, target, version, version_text, .. } => {
+            (method, target, version, version_text)
         }
         RequestLine::Empty => unreachable!("an empty request line has no header block"),
     };
     let mut headers = Headers::default();
     if !block.is_empty() {
-        let mut slots = [httparse::EMPTY_HEADER; 100];
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADER_LINES];
         match httparse::parse_headers(block, &mut slots) {
             Ok(httparse::Status::Complete((_, fields))) => {
                 for f in fields.iter() {
@@ -241,35 +214,9 @@ pub(crate) fn parse_header_block(
         }
     }
 
-    // Persistence, exactly as CPython's parse_request decides it.
-    let persistent_protocol = protocol == ServerProtocol::Http11;
-    let mut close_after = !(words >= 3 && version >= Version::HTTP_11 && persistent_protocol);
-    if words == 2 {
-        close_after = true;
-    }
-    let connection = headers.get("Connection").unwrap_or("").to_ascii_lowercase();
-    if connection == "close" {
-        close_after = true;
-    } else if connection == "keep-alive" && persistent_protocol {
-        close_after = false;
-    }
-    let expects_continue = headers.get("Expect").map_or(false, |v| v.eq_ignore_ascii_case("100-continue"))
-        && persistent_protocol
-        && version_text.as_str() >= "HTTP/1.1";
-
     check_host(&headers, version)?;
     let framing = body_framing(&headers, version)?;
-    Ok(RequestHead {
-        method,
-        target,
-        version,
-        version_text,
-        request_line,
-        headers,
-        framing,
-        close_after,
-        expects_continue,
-    })
+    Ok(RequestHead { method, target, version, version_text, request_line, headers, framing })
 }
 
 fn bad_header(name: &str) -> ProtocolError {
@@ -314,7 +261,7 @@ fn check_host(headers: &Headers, version: Version) -> Result<(), ProtocolError> 
 /// `uri-host [ ":" port ]` (RFC 3986): a bracketed IP literal, or a
 /// reg-name / IPv4 address of unreserved, pct-encoded and sub-delim
 /// characters; the port is digits. Empty is allowed (RFC 9110 7.2).
-pub fn valid_host(host: &str) -> bool {
+pub(crate) fn valid_host(host: &str) -> bool {
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
         match rest.find(']') {
             Some(i) => {
@@ -357,10 +304,7 @@ fn body_framing(headers: &Headers, version: Version) -> Result<BodyFraming, Prot
         if !cl.is_empty() {
             return te_err("Both Content-Length and Transfer-Encoding".to_string());
         }
-        if te.len() != 1 || !te[0].trim().eq_ignore_ascii_case("chunked") {
-            return te_err(format!("Unsupported Transfer-Encoding ({})", py_repr(&te.join(", "))));
-        }
-        return Ok(BodyFraming::Chunked);
+        return transfer_codings(&te);
     }
     let mut length: Option<u64> = None;
     for value in cl {
@@ -384,8 +328,82 @@ fn body_framing(headers: &Headers, version: Version) -> Result<BodyFraming, Prot
     })
 }
 
+/// RFC 9112 sections 6.1 and 6.3 for the codings of every
+/// `Transfer-Encoding` field in order: each a token; `chunked` exactly once
+/// and last, else the body's length cannot be known (400); another coding
+/// before it is well formed but not something this server decodes (501).
+/// Anything not understood exactly is refused, so that no proxy in front
+/// can frame the body differently.
+fn transfer_codings(fields: &[&str]) -> Result<BodyFraming, ProtocolError> {
+    let all = fields.join(", ");
+    let bad = || {
+        ProtocolError::new(
+            ProtocolErrorKind::BadTransferEncoding,
+            format!("Invalid Transfer-Encoding ({})", py_repr(&all)),
+        )
+    };
+    let mut codings = Vec::new();
+    for field in fields {
+        for item in field.split(',') {
+            let item = item.trim_matches(|c| c == ' ' || c == '\t');
+            if item.is_empty() {
+                continue; // empty list elements are allowed (RFC 9110 5.6.1)
+            }
+            if !is_token(item) {
+                return Err(bad());
+            }
+            codings.push(item);
+        }
+    }
+    let chunked: Vec<usize> = codings
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.eq_ignore_ascii_case("chunked"))
+        .map(|(i, _)| i)
+        .collect();
+    match chunked.as_slice() {
+        [last] if *last + 1 == codings.len() && codings.len() == 1 => Ok(BodyFraming::Chunked),
+        [last] if *last + 1 == codings.len() => Err(ProtocolError::new(
+            ProtocolErrorKind::UnsupportedTransferEncoding,
+            format!("Unsupported Transfer-Encoding ({})", py_repr(&all)),
+        )),
+        _ => Err(bad()),
+    }
+}
+
+/// RFC 9110 `token`: one or more `tchar`.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// What the `Connection` fields of a message say, as a comma-separated
+/// list of case-insensitive tokens in any number of fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ConnectionOptions {
+    /// `close` is among them.
+    pub(crate) close: bool,
+    /// `keep-alive` is among them.
+    pub(crate) keep_alive: bool,
+}
+
+impl ConnectionOptions {
+    pub(crate) fn of<'a>(values: impl Iterator<Item = &'a str>) -> ConnectionOptions {
+        let mut options = ConnectionOptions::default();
+        for value in values {
+            for token in value.split(',').map(|t| t.trim_matches(|c| c == ' ' || c == '\t')) {
+                if token.eq_ignore_ascii_case("close") {
+                    options.close = true;
+                } else if token.eq_ignore_ascii_case("keep-alive") {
+                    options.keep_alive = true;
+                }
+            }
+        }
+        options
+    }
+}
+
 /// `1*DIGIT` below 2^63: no sign, no underscore, no space inside.
-pub fn parse_content_length(value: &str) -> Option<u64> {
+pub(crate) fn parse_content_length(value: &str) -> Option<u64> {
     let v = value.trim_matches(|c| c == ' ' || c == '\t');
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -454,5 +472,43 @@ mod tests {
         for bad in ["a b", "a/b", "a:b:c", "[::1", "[::1]x", "host:80a", "a@b"] {
             assert!(!valid_host(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn transfer_encoding_understood_exactly_or_refused() {
+        let framing = |fields: &[&str]| transfer_codings(fields).map_err(|e| e.status());
+        assert_eq!(framing(&["chunked"]), Ok(BodyFraming::Chunked));
+        assert_eq!(framing(&["Chunked"]), Ok(BodyFraming::Chunked));
+        assert_eq!(framing(&["chunked,"]), Ok(BodyFraming::Chunked));
+        // Not understood but well formed: 501.
+        assert_eq!(framing(&["gzip, chunked"]), Err(501));
+        assert_eq!(framing(&["gzip", "chunked"]), Err(501));
+        // Length unknowable or junk: 400.
+        for bad in [
+            &["\u{a0}chunked"][..],
+            &["chunked\u{a0}"],
+            &["\u{85}chunked"],
+            &["chunked, identity"],
+            &["gzip"],
+            &["chunked", "chunked"],
+            &["chunked;x=1"],
+            &["\"chunked\""],
+            &[""],
+        ] {
+            assert_eq!(framing(bad), Err(400), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn connection_options_are_a_token_list() {
+        let of = |v: &[&str]| {
+            let o = ConnectionOptions::of(v.iter().copied());
+            (o.close, o.keep_alive)
+        };
+        assert_eq!(of(&["close"]), (true, false));
+        assert_eq!(of(&["te, Close"]), (true, false));
+        assert_eq!(of(&["Keep-Alive"]), (false, true));
+        assert_eq!(of(&["upgrade", "keep-alive ,  close"]), (true, true));
+        assert_eq!(of(&["closed, x-close"]), (false, false));
     }
 }

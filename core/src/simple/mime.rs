@@ -20,21 +20,45 @@ const HANDLER_OVERRIDES: &[(&str, &str)] = &[
 ];
 
 /// The default when nothing matches.
-pub const DEFAULT_TYPE: &str = "application/octet-stream";
+const DEFAULT_TYPE: &str = "application/octet-stream";
 
 /// The type table `guess_type` consults.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MimeTypes {
+    /// The handler's `extensions_map`: CPython's four entries, plus the
+    /// server's own (checked as written, then lower-cased, before anything
+    /// else).
+    extensions: Vec<(String, String)>,
     /// Extensions from system `mime.types` files (lookups are lower-cased,
     /// keys kept as written, as Python's `add_type` does).
     system: HashMap<String, String>,
     system_loaded: bool,
 }
 
+impl Default for MimeTypes {
+    fn default() -> MimeTypes {
+        MimeTypes {
+            extensions: HANDLER_OVERRIDES.iter().map(|(e, t)| (e.to_string(), t.to_string())).collect(),
+            system: HashMap::new(),
+            system_loaded: false,
+        }
+    }
+}
+
 impl MimeTypes {
-    /// Python's built-in table only.
+    /// Python's built-in table and the handler's `extensions_map` only.
     pub fn new() -> MimeTypes {
         MimeTypes::default()
+    }
+
+    /// An entry of the handler's `extensions_map` (`".md"`,
+    /// `"text/markdown"`): it wins over every table, as a subclass's
+    /// `extensions_map` does in CPython.
+    #[must_use]
+    pub fn with_extension(mut self, extension: &str, mime_type: &str) -> MimeTypes {
+        self.extensions.retain(|(e, _)| e != extension);
+        self.extensions.push((extension.to_string(), mime_type.to_string()));
+        self
     }
 
     /// Add the entries of one `mime.types` file (its text; the shell reads
@@ -56,8 +80,8 @@ impl MimeTypes {
         let name = String::from_utf8_lossy(file_name);
         let (_, ext) = split_ext(&name);
         for key in [ext.to_string(), ext.to_lowercase()] {
-            if let Some(&(_, t)) = HANDLER_OVERRIDES.iter().find(|(e, _)| *e == key) {
-                return t.to_string();
+            if let Some((_, t)) = self.extensions.iter().find(|(e, _)| *e == key) {
+                return t.clone();
             }
         }
         self.mimetypes_guess(&name).unwrap_or_else(|| DEFAULT_TYPE.to_string())
@@ -94,7 +118,7 @@ impl MimeTypes {
 
 /// `posixpath.splitext`: the extension is from the last `.` of the last
 /// component, unless that component is only dots up to it (`.bashrc`).
-pub fn split_ext(path: &str) -> (&str, &str) {
+pub(crate) fn split_ext(path: &str) -> (&str, &str) {
     let sep = path.rfind('/').map_or(0, |i| i + 1);
     if let Some(dot) = path.rfind('.') {
         if dot > sep && path[sep..dot].bytes().any(|b| b != b'.') {
@@ -110,7 +134,7 @@ mod tests {
 
     /// Generated from CPython by `core/tools/gen_tables.py`: the handler's
     /// guess with only Python's built-in table.
-    const CASES: &str = include_str!("../tests/data/mime_cases.txt");
+    const CASES: &str = include_str!("../../tests/data/mime_cases.txt");
 
     #[test]
     fn matches_cpython_builtin_table() {
@@ -140,6 +164,15 @@ mod tests {
         assert_eq!(db.guess_type(b"font.woff2"), "font/woff2");
         assert_eq!(db.guess_type(b"x.tgz"), "application/x-tar");
         assert_eq!(db.guess_type(b"noext"), DEFAULT_TYPE);
+    }
+
+    #[test]
+    fn extensions_map_overrides_win() {
+        let db = MimeTypes::new().with_extension(".md", "text/markdown").with_extension(".gz", "x/custom");
+        assert_eq!(db.guess_type(b"README.md"), "text/markdown");
+        assert_eq!(db.guess_type(b"README.MD"), "text/markdown", "looked up lower-cased too");
+        assert_eq!(db.guess_type(b"a.tar.gz"), "x/custom");
+        assert_eq!(db.guess_type(b"a.bz2"), "application/x-bzip2", "CPython's own entries stay");
     }
 
     #[test]

@@ -1,0 +1,208 @@
+//! Reading a request head out of the input buffer: CPython's line and
+//! count limits enforced as the bytes arrive (not only once the blank line
+//! is there), with a remembered scan offset so that each byte is looked at
+//! once however the head is split (the retry loop httparse's docs warn
+//! about). This file reports what it saw; `connection.rs` decides what it
+//! means.
+
+use crate::http::error::{ProtocolError, ProtocolErrorKind};
+use crate::http::request::{
+    parse_header_block, parse_request_line, RequestHead, RequestLine, MAX_HEADER_LINES,
+};
+use crate::text::latin1_string;
+
+/// CPython reads the request line with `readline(65537)` and refuses
+/// anything longer than 65,536 bytes (line end included) with 414.
+pub const MAX_REQUEST_LINE: usize = 65_536;
+/// `http.client._MAXLINE`: a header line over this (line end included) → 431.
+pub const MAX_HEADER_LINE: usize = 65_536;
+
+/// Progress through one head: bytes already searched for line ends, the
+/// request line's length once known, header lines seen (the blank one
+/// included, as CPython counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct HeadReader {
+    scanned: usize,
+    line_len: Option<usize>,
+    lines: usize,
+}
+
+/// What is known of a request whose head failed, for its error reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct FailedHead {
+    /// A two-word line: CPython answers without a status line.
+    pub(crate) http09: bool,
+    /// The method was HEAD: the error page is not sent.
+    pub(crate) is_head: bool,
+}
+
+/// The outcome of one [`HeadReader::read`].
+#[derive(Debug)]
+pub(crate) enum HeadOutcome {
+    /// Need more bytes.
+    Incomplete,
+    /// A blank request line (`consumed` bytes): CPython closes silently.
+    Empty { consumed: usize },
+    /// A complete head of `consumed` bytes.
+    Request { head: RequestHead, consumed: usize },
+    /// The head is refused.
+    Error { error: ProtocolError, failed: FailedHead },
+}
+
+impl HeadReader {
+    /// Look at `data` (the unparsed input, from the head's first byte).
+    /// `request_line` receives the request line as soon as it is known,
+    /// for the log line of whatever reply follows.
+    pub(crate) fn read(&mut self, data: &[u8], max_head: usize, request_line: &mut String) -> HeadOutcome {
+        let line_len = match self.line_len {
+            Some(n) => n,
+            None => match memchr(b'\n', &data[self.scanned..]) {
+                None => {
+                    if data.len() > MAX_REQUEST_LINE {
+                        request_line.clear();
+                        return error(too_long_line(), FailedHead::default());
+                    }
+                    self.scanned = data.len();
+                    return HeadOutcome::Incomplete;
+                }
+                Some(i) => {
+                    let n = self.scanned + i + 1;
+                    if n > MAX_REQUEST_LINE {
+                        request_line.clear();
+                        return error(too_long_line(), FailedHead::default());
+                    }
+                    n
+                }
+            },
+        };
+        let text = latin1_string(&data[..line_len]);
+        let line = text.trim_end_matches(['\r', '\n']).to_string();
+        request_line.clone_from(&line);
+        let parsed = match parse_request_line(&line) {
+            Ok(RequestLine::Empty) => return HeadOutcome::Empty { consumed: line_len },
+            Ok(p) => p,
+            Err(e) => {
+                // CPython answers a bad HTTP/0.9 method without a status
+                // line; every other request-line error gets one here.
+                let http09 = e.kind() == ProtocolErrorKind::BadHttp09Method;
+                return error(e, FailedHead { http09, is_head: false });
+            }
+        };
+        let (is_head, words) = match &parsed {
+            RequestLine::Parsed { method, words, .. } => (method == "HEAD", *words),
+            RequestLine::Empty => (false, 0),
+        };
+        if words == 2 {
+            // HTTP/0.9: no headers. Answer at once (CPython would wait for a
+            // blank line that a real 0.9 client never sends).
+            return match parse_header_block(b"", parsed, line) {
+                Ok(head) => HeadOutcome::Request { head, consumed: line_len },
+                Err(e) => error(e, FailedHead { http09: true, is_head: false }),
+            };
+        }
+        let failed = FailedHead { http09: false, is_head };
+        let mut pos = self.scanned.max(line_len);
+        loop {
+            match memchr(b'\n', &data[pos..]) {
+                None => {
+                    if data.len() - pos > MAX_HEADER_LINE {
+                        return error(header_line_too_long(), failed);
+                    }
+                    if data.len() > max_head {
+                        return error(head_too_large(max_head), failed);
+                    }
+                    self.scanned = pos;
+                    self.line_len = Some(line_len);
+                    return HeadOutcome::Incomplete;
+                }
+                Some(i) => {
+                    let this_line = &data[pos..pos + i + 1];
+                    if this_line.len() > MAX_HEADER_LINE {
+                        return error(header_line_too_long(), failed);
+                    }
+                    self.lines += 1;
+                    if self.lines > MAX_HEADER_LINES {
+                        let e =
+                            ProtocolError::new(ProtocolErrorKind::TooManyHeaders, "Too many headers".into())
+                                .with_explain(&format!("got more than {MAX_HEADER_LINES} headers"));
+                        return error(e, failed);
+                    }
+                    pos += i + 1;
+                    if pos > max_head {
+                        return error(head_too_large(max_head), failed);
+                    }
+                    if this_line == b"\n" || this_line == b"\r\n" {
+                        return match parse_header_block(&data[line_len..pos], parsed, line) {
+                            Ok(head) => HeadOutcome::Request { head, consumed: pos },
+                            Err(e) => error(e, failed),
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn error(error: ProtocolError, failed: FailedHead) -> HeadOutcome {
+    HeadOutcome::Error { error, failed }
+}
+
+fn too_long_line() -> ProtocolError {
+    ProtocolError::new(ProtocolErrorKind::RequestLineTooLong, String::new())
+}
+
+fn header_line_too_long() -> ProtocolError {
+    ProtocolError::new(ProtocolErrorKind::HeaderLineTooLong, "Line too long".to_string())
+        .with_explain(&format!("got more than {MAX_HEADER_LINE} bytes when reading header line"))
+}
+
+fn head_too_large(max: usize) -> ProtocolError {
+    ProtocolError::new(ProtocolErrorKind::HeadTooLarge, "Request header too large".to_string())
+        .with_explain(&format!("the request head is over {max} bytes"))
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_in_pieces(input: &[u8], split: usize) -> (String, Option<usize>) {
+        let mut reader = HeadReader::default();
+        let mut line = String::new();
+        let mut end = 0;
+        loop {
+            end = (end + split).min(input.len());
+            match reader.read(&input[..end], 1 << 20, &mut line) {
+                HeadOutcome::Incomplete if end < input.len() => continue,
+                HeadOutcome::Incomplete => return ("incomplete".into(), None),
+                HeadOutcome::Empty { consumed } => return ("empty".into(), Some(consumed)),
+                HeadOutcome::Request { head, consumed } => return (head.target, Some(consumed)),
+                HeadOutcome::Error { error, .. } => return (error.status().to_string(), None),
+            }
+        }
+    }
+
+    #[test]
+    fn same_outcome_whatever_the_split() {
+        let cases: &[(&[u8], &str, Option<usize>)] = &[
+            (b"GET /a HTTP/1.0\r\nX: 1\r\n\r\nrest", "/a", Some(25)),
+            (b"GET /b HTTP/1.1\nHost: x\n\n", "/b", Some(25)),
+            (b"GET /c\r\nmore", "/c", Some(8)),
+            (b" \r\n", "empty", Some(3)),
+            (b"GET / HTTP/1.0\r\nX", "incomplete", None),
+            (b"GET / HTTP/9.0\r\n\r\n", "505", None),
+        ];
+        for (input, want, consumed) in cases {
+            for split in [1, 2, 5, 100] {
+                assert_eq!(
+                    read_in_pieces(input, split),
+                    (want.to_string(), *consumed),
+                    "{input:?} / {split}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,606 @@
+//! The per-connection engine: everything between "bytes arrived" and "these
+//! bytes must go out" that is not I/O, in the handle-input / poll-output
+//! style of quinn-proto and str0m.
+//!
+//! The shell tells the engine what happened ([`Input`], always with the
+//! time) and asks what to do next ([`Output`]). The engine owns the
+//! request/response cycle (dispatch to a [`Handler`], `100 Continue` once
+//! the handler accepted the body, body buffering or streaming, error
+//! replies, log entries), every time limit (the head deadline from accept,
+//! idle and I/O limits), the lingering-close decision, and the response
+//! body contract: a body is a byte range of a source the shell copies.
+//!
+//! **After every [`Engine::handle`], call [`Engine::poll`] and act on its
+//! output until it returns [`Output::Read`] (wait for input or for
+//! [`Engine::timeout`]), or an output the shell cannot carry out yet
+//! (a `Write` or `Body` that would block: wait until writable or
+//! [`Engine::timeout`]), or [`Output::Close`].**
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::Config;
+use crate::http::{
+    write_response_head, After, BodyFraming, BodyPlan, Connection, Event, ReadPhase, RequestHead,
+    ResponseHead, UsageError,
+};
+use crate::log::LogEntry;
+use crate::serve::handler::{dispatch, Acceptance, Body, BodyUse, ErrorReply, Handler, Reply, Request};
+use crate::status::status_forbids_body;
+
+/// How long a closing connection keeps reading (and discarding) what the
+/// peer still sends, so that unread bytes do not turn the close into a
+/// reset that destroys the response in flight.
+const LINGER: Duration = Duration::from_secs(2);
+/// Most bytes discarded while lingering.
+const LINGER_BYTES: u64 = 1 << 20;
+
+/// Both clocks, read once by the shell for each call: the wall clock for
+/// `Date`, the monotonic one for time limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// The wall-clock time.
+    pub wall: SystemTime,
+    /// The monotonic time.
+    pub mono: Instant,
+}
+
+impl Now {
+    /// Both clocks.
+    pub fn new(wall: SystemTime, mono: Instant) -> Now {
+        Now { wall, mono }
+    }
+}
+
+/// What the shell tells the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Input<'a> {
+    /// Bytes read from the peer.
+    Bytes(&'a [u8]),
+    /// The peer closed its sending side (a read returned 0).
+    Eof,
+    /// This many bytes of an [`Output::Write`], or of the `head` of an
+    /// [`Output::Body`], went out.
+    Written(usize),
+    /// This many body bytes of an [`Output::Body`] went out (after all of
+    /// its `head`).
+    BodyCopied(u64),
+    /// The source of an [`Output::Body`] has no more bytes: the normal end
+    /// of a body of unknown length, or a source shorter than its length
+    /// (the connection then closes, its framing broken).
+    BodyEnded,
+    /// The server is stopping: finish the response in progress (and answer
+    /// a request whose head was read), saying `Connection: close`, then
+    /// close; close an idle connection at once.
+    Shutdown,
+}
+
+/// What the shell must do next.
+#[derive(Debug)]
+#[must_use]
+pub enum Output<'a, B> {
+    /// Log this (the shell is the log sink: it adds client and time).
+    Log(&'a LogEntry),
+    /// Write these bytes; report [`Input::Written`].
+    Write(&'a [u8]),
+    /// Write `head`, then copy `len` bytes (all of it, until it ends, when
+    /// `None`) of `source` starting at `offset`: `sendfile`, `pread` and
+    /// `write`, or a stream. Report [`Input::Written`] for head bytes, then
+    /// [`Input::BodyCopied`]; [`Input::BodyEnded`] when the source ends.
+    Body {
+        /// Response bytes to send first (may be empty).
+        head: &'a [u8],
+        /// The body source.
+        source: &'a mut B,
+        /// Where to start in it.
+        offset: u64,
+        /// How many bytes; `None`: until it ends.
+        len: Option<u64>,
+    },
+    /// Read from the peer and report [`Input::Bytes`] or [`Input::Eof`];
+    /// if nothing comes before [`Engine::timeout`], poll again.
+    Read,
+    /// Nothing more will be written: shut the write side (half-close),
+    /// then keep reading as [`Output::Read`] asks, discarding.
+    ShutdownWrite,
+    /// Close the connection.
+    Close,
+}
+
+/// What the connection's clock runs for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// A new connection, or bytes of the next head after an idle spell.
+    Head,
+    /// An idle persistent connection.
+    Idle,
+    /// A body coming in, or a response going out.
+    Io,
+    /// Lingering close.
+    Linger,
+    /// Nothing (closed).
+    Nothing,
+}
+
+/// Where the connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Serving,
+    /// Closing gracefully: the write side is to be (or was) shut; input is
+    /// read and discarded until EOF, the linger time or `LINGER_BYTES`.
+    Draining {
+        shut: bool,
+        drained: u64,
+    },
+    Closed,
+}
+
+/// A response body being copied by the shell.
+#[derive(Debug)]
+struct BodyJob<B> {
+    source: B,
+    offset: u64,
+    left: Option<u64>,
+}
+
+/// What the current request's body is for.
+#[derive(Debug)]
+enum RequestBody {
+    /// Nothing: discarded (or there is no request).
+    Unused,
+    /// Collected for the handler.
+    Buffering { req: Request, limit: u64 },
+    /// Handed to the handler as it arrives.
+    Streaming { head: RequestHead, limit: u64, received: u64 },
+}
+
+/// The protocol, policy and timers of one client connection, with no I/O.
+/// `B` is the body source type of the [`Handler`] passed to
+/// [`Engine::poll`] (a file natively).
+#[derive(Debug)]
+pub struct Engine<B> {
+    conn: Connection,
+    config: Arc<Config>,
+    /// Response bytes not yet written, from `out_pos`.
+    out: Vec<u8>,
+    out_pos: usize,
+    body: Option<BodyJob<B>>,
+    logs: VecDeque<LogEntry>,
+    /// The front of `logs` was handed out by the last poll.
+    log_shown: bool,
+    request: RequestBody,
+    stage: Stage,
+    wait: Wait,
+    since: Instant,
+    /// A response was finished on this connection (idle vs. new).
+    served: bool,
+}
+
+impl<B> Engine<B> {
+    /// An engine for a connection accepted at `now`: its head deadline
+    /// starts now.
+    pub fn new(config: Arc<Config>, now: Now) -> Engine<B> {
+        Engine {
+            conn: Connection::new(Arc::clone(&config)),
+            config,
+            out: Vec::new(),
+            out_pos: 0,
+            body: None,
+            logs: VecDeque::new(),
+            log_shown: false,
+            request: RequestBody::Unused,
+            stage: Stage::Serving,
+            wait: Wait::Head,
+            since: now.mono,
+            served: false,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether the connection is over (what [`Output::Close`] says).
+    pub fn is_closed(&self) -> bool {
+        self.stage == Stage::Closed
+    }
+
+    /// When the engine next needs [`Engine::poll`] even if nothing
+    /// happens: the deadline of whatever the connection waits for.
+    pub fn timeout(&self) -> Option<Instant> {
+        let t = self.config.timeouts();
+        let limit = match self.wait {
+            Wait::Head => t.head(),
+            Wait::Idle => t.idle(),
+            Wait::Io => t.io(),
+            Wait::Linger => Some(LINGER),
+            Wait::Nothing => None,
+        };
+        limit.map(|d| self.since + d)
+    }
+
+    /// Tell the engine what happened.
+    pub fn handle(&mut self, input: Input<'_>, now: Now) -> Result<(), UsageError> {
+        let mut progress = false;
+        match input {
+            Input::Bytes(bytes) => match self.stage {
+                Stage::Serving => {
+                    progress = self.conn.read_phase() == ReadPhase::Body && !bytes.is_empty();
+                    self.conn.receive(bytes);
+                }
+                Stage::Draining { shut, drained } => {
+                    let drained = drained + bytes.len() as u64;
+                    self.stage = if drained > LINGER_BYTES {
+                        Stage::Closed
+                    } else {
+                        Stage::Draining { shut, drained }
+                    };
+                }
+                Stage::Closed => {}
+            },
+            Input::Eof => match self.stage {
+                Stage::Serving => self.conn.receive_eof(),
+                Stage::Draining { .. } => self.stage = Stage::Closed,
+                Stage::Closed => {}
+            },
+            Input::Written(n) => {
+                if n > self.out.len() - self.out_pos {
+                    return Err(UsageError::TooMuchReported);
+                }
+                self.out_pos += n;
+                if self.out_pos == self.out.len() {
+                    self.out.clear();
+                    self.out_pos = 0;
+                }
+                progress = n > 0;
+            }
+            Input::BodyCopied(n) => {
+                if n == 0 {
+                    return Ok(());
+                }
+                if self.out_pos < self.out.len() {
+                    return Err(UsageError::TooMuchReported);
+                }
+                let job = self.body.as_mut().ok_or(UsageError::NoResponseInProgress)?;
+                if job.left.map_or(false, |left| n > left) {
+                    return Err(UsageError::TooMuchReported);
+                }
+                self.conn.record_body_sent(n)?;
+                job.offset += n;
+                job.left = job.left.map(|left| left - n);
+                if job.left == Some(0) {
+                    self.body = None;
+                }
+                progress = n > 0;
+            }
+            Input::BodyEnded => {
+                if let Some(job) = self.body.take() {
+                    if job.left.map_or(false, |left| left > 0) {
+                        // The file shrank under us, or a script's output
+                        // ended before its Content-Length: the framing is
+                        // broken, nothing more can be said.
+                        self.logs.push_back(LogEntry::Notice(
+                            "response body ended before its length; connection closed".into(),
+                        ));
+                        self.stage = Stage::Closed;
+                    }
+                }
+            }
+            Input::Shutdown => self.conn.close_after_response(),
+        }
+        self.tick(now);
+        if progress && self.wait == Wait::Io {
+            self.since = now.mono;
+        }
+        Ok(())
+    }
+
+    /// What to do next. Carry it out (reporting through
+    /// [`Engine::handle`]) and poll again, until `Read`, `Close`, or an
+    /// output that must wait for the socket.
+    pub fn poll<H: Handler<Body = B>>(&mut self, handler: &mut H, now: Now) -> Output<'_, B> {
+        if self.log_shown {
+            self.logs.pop_front();
+            self.log_shown = false;
+        }
+        if let Some(deadline) = self.timeout() {
+            if now.mono >= deadline && self.stage != Stage::Closed {
+                self.expire(handler);
+            }
+        }
+        self.advance(handler, now);
+        self.tick(now);
+        if let Some(entry) = self.logs.front() {
+            self.log_shown = true;
+            return Output::Log(entry);
+        }
+        match self.stage {
+            Stage::Closed => Output::Close,
+            Stage::Draining { shut: false, drained } => {
+                self.stage = Stage::Draining { shut: true, drained };
+                Output::ShutdownWrite
+            }
+            Stage::Draining { shut: true, .. } => Output::Read,
+            Stage::Serving => {
+                let head = &self.out[self.out_pos..];
+                match self.body.as_mut() {
+                    Some(job) => {
+                        Output::Body { head, source: &mut job.source, offset: job.offset, len: job.left }
+                    }
+                    None if !head.is_empty() => Output::Write(head),
+                    None if self.conn.wants_read() => Output::Read,
+                    None => Output::Close,
+                }
+            }
+        }
+    }
+
+    /// Run the cycle as far as it goes without the shell: finish a
+    /// response whose bytes are all out, take the next event, answer it.
+    fn advance<H: Handler<Body = B>>(&mut self, handler: &mut H, now: Now) {
+        while self.stage == Stage::Serving {
+            if self.out_pos < self.out.len() || self.body.is_some() {
+                return;
+            }
+            if self.conn.is_responding() {
+                match self.conn.finish_response() {
+                    Ok(After::KeepAlive) => self.served = true,
+                    Ok(After::Close(_)) => {
+                        self.begin_close();
+                        return;
+                    }
+                    Err(e) => {
+                        self.handler_bug(e);
+                        return;
+                    }
+                }
+                continue;
+            }
+            match self.conn.next_event() {
+                Some(event) => self.on_event(event, handler, now),
+                None => {
+                    if self.conn.is_closed() {
+                        self.begin_close();
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_event<H: Handler<Body = B>>(&mut self, event: Event, handler: &mut H, now: Now) {
+        match event {
+            Event::RequestHead(head) => self.on_head(head, handler, now),
+            Event::BodyChunk(chunk) => self.on_body_chunk(&chunk, handler, now),
+            Event::EndOfRequest => match std::mem::replace(&mut self.request, RequestBody::Unused) {
+                RequestBody::Buffering { req, .. } => {
+                    let reply = dispatch(handler, &req);
+                    self.start_reply(&req.head.request_line, reply, now);
+                }
+                RequestBody::Streaming { head, .. } => {
+                    let req = Request::new(head, Vec::new());
+                    let reply = dispatch(handler, &req);
+                    self.start_reply(&req.head.request_line, reply, now);
+                }
+                RequestBody::Unused => {}
+            },
+            Event::ProtocolError(err) => {
+                self.abandon_body(handler);
+                // Only a request still waiting gets the error; after a
+                // reply was sent, the connection just closes.
+                if self.conn.can_respond() {
+                    let line = self.conn.request_line().to_string();
+                    self.start_reply(&line, Reply::from_protocol_error(&err), now);
+                }
+            }
+            Event::ConnectionClosed => {
+                self.abandon_body(handler);
+                self.begin_close();
+            }
+        }
+    }
+
+    fn on_head<H: Handler<Body = B>>(&mut self, head: RequestHead, handler: &mut H, now: Now) {
+        let body_use = handler.body_use(&head);
+        let limit = match body_use {
+            BodyUse::Buffer { limit } | BodyUse::Stream { limit } => Some(limit),
+            _ => None,
+        };
+        if let (Some(limit), BodyFraming::Length(n)) = (limit, head.framing) {
+            if n > limit {
+                // Refused before any 100 Continue invites the body.
+                return self.start_reply(&head.request_line, Reply::error(413, None, None), now);
+            }
+        }
+        if self.conn.expects_continue() {
+            if let Acceptance::Refuse(reply) = handler.handle_expect_100(&head) {
+                return self.start_reply(&head.request_line, reply, now);
+            }
+        }
+        if let BodyUse::Stream { .. } = body_use {
+            if let Acceptance::Refuse(reply) = handler.start_body(&head) {
+                return self.start_reply(&head.request_line, reply, now);
+            }
+        }
+        if self.conn.expects_continue() {
+            // Cannot fail: a request is waiting and asked for it.
+            let _ = self.conn.send_continue(&mut self.out);
+        }
+        match body_use {
+            BodyUse::Buffer { limit } => {
+                self.request = RequestBody::Buffering { req: Request::new(head, Vec::new()), limit }
+            }
+            BodyUse::Stream { limit } => self.request = RequestBody::Streaming { head, limit, received: 0 },
+            _ => {
+                let req = Request::new(head, Vec::new());
+                let reply = dispatch(handler, &req);
+                self.start_reply(&req.head.request_line, reply, now);
+            }
+        }
+    }
+
+    fn on_body_chunk<H: Handler<Body = B>>(&mut self, chunk: &[u8], handler: &mut H, now: Now) {
+        let over_limit = match self.request {
+            RequestBody::Buffering { ref mut req, limit } => {
+                let over = req.body.len() as u64 + chunk.len() as u64 > limit;
+                if !over {
+                    req.body.extend_from_slice(chunk);
+                }
+                over
+            }
+            RequestBody::Streaming { ref mut received, limit, .. } => {
+                *received += chunk.len() as u64;
+                let over = *received > limit;
+                if !over {
+                    handler.receive_body(chunk);
+                }
+                over
+            }
+            RequestBody::Unused => false,
+        };
+        if over_limit {
+            self.abandon_body(handler);
+            let line = self.conn.request_line().to_string();
+            self.start_reply(&line, Reply::error(413, None, None), now);
+        }
+    }
+
+    /// The current request's body will not be completed.
+    fn abandon_body<H: Handler<Body = B>>(&mut self, handler: &mut H) {
+        if let RequestBody::Streaming { .. } = std::mem::replace(&mut self.request, RequestBody::Unused) {
+            handler.abort_body();
+        }
+    }
+
+    /// Log a reply as CPython does (`send_error`'s line first), write its
+    /// head, then its body if it is in memory; a body to copy becomes the
+    /// body job.
+    fn start_reply(&mut self, request_line: &str, reply: Reply<B>, now: Now) {
+        let (mut head, mut body, error) = reply.into_parts();
+        if let Some(error) = error {
+            let (page, entry) = render_error(&self.config, &mut head, &error);
+            body = page;
+            self.logs.push_back(entry);
+        }
+        self.logs
+            .push_back(LogEntry::Request { request_line: request_line.to_string(), status: head.status });
+        let plan = match self.conn.start_response(&head, now.wall, &mut self.out) {
+            Ok(plan) => plan,
+            Err(e) => return self.handler_bug(e),
+        };
+        let result = match (body, plan) {
+            (_, BodyPlan::None) | (Body::Empty, _) => Ok(()),
+            (Body::Bytes(bytes), _) => self.conn.send_body(&bytes, &mut self.out),
+            (Body::Source { source, offset, len }, plan) => {
+                let len = match plan {
+                    BodyPlan::Length(n) => n.min(len),
+                    _ => len,
+                };
+                if len > 0 {
+                    self.body = Some(BodyJob { source, offset, left: Some(len) });
+                }
+                Ok(())
+            }
+            (Body::Stream(source), BodyPlan::Length(n)) => {
+                if n > 0 {
+                    self.body = Some(BodyJob { source, offset: 0, left: Some(n) });
+                }
+                Ok(())
+            }
+            (Body::Stream(source), _) => {
+                self.body = Some(BodyJob { source, offset: 0, left: None });
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.handler_bug(e);
+        }
+    }
+
+    /// A handler's reply the connection cannot send as given (a body over
+    /// its `Content-Length`, say): a bug, logged; the connection closes.
+    fn handler_bug(&mut self, error: UsageError) {
+        self.logs.push_back(LogEntry::Notice(format!("internal error: {error}; connection closed")));
+        self.body = None;
+        self.stage = Stage::Closed;
+    }
+
+    /// The deadline passed: close. Only an unfinished head is worth a
+    /// log line (a slow or stuck client); idle connections just go.
+    fn expire<H: Handler<Body = B>>(&mut self, handler: &mut H) {
+        if self.wait == Wait::Head && self.conn.read_phase() == ReadPhase::Head {
+            self.logs
+                .push_back(LogEntry::Notice("request head not received in time; connection closed".into()));
+        }
+        self.abandon_body(handler);
+        self.body = None;
+        self.stage = Stage::Closed;
+    }
+
+    /// Close, gracefully when the peer may still be sending.
+    fn begin_close(&mut self) {
+        self.body = None;
+        self.stage = if self.conn.has_unread_input() {
+            Stage::Draining { shut: false, drained: 0 }
+        } else {
+            Stage::Closed
+        };
+    }
+
+    /// Restart the clock when what the connection waits for changes.
+    fn tick(&mut self, now: Now) {
+        let wait = match self.stage {
+            Stage::Closed => Wait::Nothing,
+            Stage::Draining { .. } => Wait::Linger,
+            Stage::Serving if self.body.is_some() || self.out_pos < self.out.len() => Wait::Io,
+            Stage::Serving => match self.conn.read_phase() {
+                ReadPhase::Idle if self.served => Wait::Idle,
+                ReadPhase::Idle | ReadPhase::Head => Wait::Head,
+                ReadPhase::Body => Wait::Io,
+                ReadPhase::NotReading => Wait::Nothing,
+            },
+        };
+        if wait != self.wait {
+            self.wait = wait;
+            self.since = now.mono;
+        }
+    }
+}
+
+/// The whole response for a connection that will not be served (503 past
+/// the connection cap), written as every other response is (status line
+/// in the server's protocol, `Server`, `Date`, the error page format), and
+/// the log entry for it.
+pub fn refusal(config: &Config, now: SystemTime) -> (Vec<u8>, LogEntry) {
+    let mut head = ResponseHead::new(503);
+    let error = ErrorReply { message: Some("Too many connections".to_string()), explain: None };
+    let (page, _): (Body<()>, _) = render_error(config, &mut head, &error);
+    let mut out = Vec::new();
+    write_response_head(&mut out, config, &head, now);
+    if let Body::Bytes(page) = page {
+        out.extend_from_slice(&page);
+    }
+    (out, LogEntry::Notice("connection refused: too many connections".into()))
+}
+
+/// CPython's `send_error`: the message as reason, `Connection: close`, and
+/// the page (unless the status has no body); with the log entry it writes
+/// first.
+fn render_error<B>(config: &Config, head: &mut ResponseHead, error: &ErrorReply) -> (Body<B>, LogEntry) {
+    let code = head.status;
+    let (message, explain) = (error.message.as_deref(), error.explain.as_deref());
+    let (text, _) = config.error_texts(code, message, explain);
+    let entry = LogEntry::Error { status: code, message: text.to_string() };
+    head.reason = Some(text.to_string());
+    head.headers.push(("Connection".to_string(), "close".to_string()));
+    if status_forbids_body(code) {
+        return (Body::Empty, entry);
+    }
+    let page = config.error_page(code, message, explain);
+    head.headers.push(("Content-Type".to_string(), config.error_content_type().to_string()));
+    head.headers.push(("Content-Length".to_string(), page.len().to_string()));
+    (Body::Bytes(page), entry)
+}

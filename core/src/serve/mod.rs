@@ -1,0 +1,9 @@
+//! Serving a connection: the [`Engine`] that drives the protocol, timers
+//! and bodies for one connection, and the [`Handler`] contract it calls
+//! (CPython's `BaseHTTPRequestHandler` hooks and `do_<METHOD>` methods).
+
+mod engine;
+mod handler;
+
+pub use engine::{refusal, Engine, Input, Now, Output};
+pub use handler::{dispatch, Acceptance, Body, BodyUse, Handler, Reply, Request};

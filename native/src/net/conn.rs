@@ -1,0 +1,138 @@
+//! One connection as both pumps run it: the engine, the transport, the body
+//! writer, and the loop that carries out what the engine asks until it
+//! must wait for the socket. Neither pump makes a protocol decision: they
+//! only wait (epoll, or poll in a thread) and call [`Conn::drive`] again.
+
+use std::io::{self, ErrorKind};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use httpserver_core::{Config, Engine, Handler, Input, Now, Output, UsageError};
+
+use crate::log;
+use crate::net::admission::Permit;
+use crate::net::body::{BodySource, BodyWriter};
+use crate::net::transport::Transport;
+
+/// What a connection waits for after [`Conn::drive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Input (or the engine's deadline).
+    Readable,
+    /// Room to write (or the engine's deadline).
+    Writable,
+    /// Nothing: drop the connection.
+    Closed,
+}
+
+/// A client connection.
+pub struct Conn<T, B> {
+    pub transport: T,
+    pub client: String,
+    engine: Engine<B>,
+    body: BodyWriter,
+    /// The last read was shorter than the buffer: nothing more is waiting
+    /// (saves the read that would answer `WouldBlock`).
+    drained: bool,
+    _permit: Permit,
+}
+
+fn now() -> Now {
+    Now::new(SystemTime::now(), Instant::now())
+}
+
+fn usage(e: UsageError) -> io::Error {
+    io::Error::other(e)
+}
+
+impl<T: Transport, B: BodySource> Conn<T, B> {
+    /// A connection accepted now; its head deadline starts now.
+    pub fn new(transport: T, config: Arc<Config>, client: String, permit: Permit) -> Conn<T, B> {
+        Conn {
+            transport,
+            client,
+            engine: Engine::new(config, now()),
+            body: BodyWriter::default(),
+            drained: false,
+            _permit: permit,
+        }
+    }
+
+    /// When the connection needs driving even if its socket stays quiet.
+    pub fn timeout(&self) -> Option<Instant> {
+        self.engine.timeout()
+    }
+
+    /// The server is stopping: finish what is under way, then close.
+    pub fn stop(&mut self) -> io::Result<()> {
+        self.engine.handle(Input::Shutdown, now()).map_err(usage)
+    }
+
+    /// Carry out what the engine asks until it must wait for the socket.
+    /// `read_buf` and `scratch` are the caller's buffers (one per worker);
+    /// `short_read_drains`: a read shorter than the buffer means no more
+    /// input is waiting (false when the peer may have closed, so that its
+    /// EOF is read).
+    pub fn drive<H: Handler<Body = B>>(
+        &mut self,
+        handler: &mut H,
+        read_buf: &mut [u8],
+        scratch: &mut Vec<u8>,
+        short_read_drains: bool,
+    ) -> io::Result<Wait> {
+        loop {
+            let now = now();
+            match self.engine.poll(handler, now) {
+                Output::Log(entry) => log::line(&self.client, &entry.message()),
+                Output::Write(bytes) => match self.transport.write(bytes) {
+                    Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                    Ok(n) => self.engine.handle(Input::Written(n), now).map_err(usage)?,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Wait::Writable),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                },
+                Output::Body { head, source, offset, len } => {
+                    match self.body.send(&mut self.transport, head, source, offset, len, scratch) {
+                        Ok(sent) => {
+                            self.engine.handle(Input::Written(sent.head), now).map_err(usage)?;
+                            self.engine.handle(Input::BodyCopied(sent.body), now).map_err(usage)?;
+                            if sent.ended {
+                                self.engine.handle(Input::BodyEnded, now).map_err(usage)?;
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Wait::Writable),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Output::Read => {
+                    if self.drained {
+                        self.drained = false;
+                        return Ok(Wait::Readable);
+                    }
+                    match self.transport.read(read_buf) {
+                        Ok(0) => self.engine.handle(Input::Eof, now).map_err(usage)?,
+                        Ok(n) => {
+                            self.drained = short_read_drains && n < read_buf.len();
+                            self.engine.handle(Input::Bytes(&read_buf[..n]), now).map_err(usage)?;
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Wait::Readable),
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Output::ShutdownWrite => {
+                    if self.transport.shutdown_write().is_err() {
+                        return Ok(Wait::Closed);
+                    }
+                }
+                Output::Close => return Ok(Wait::Closed),
+            }
+        }
+    }
+}
+
+/// Whether an I/O error only means the client went away (not worth a log
+/// line).
+pub fn is_disconnect(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted)
+}

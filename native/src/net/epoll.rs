@@ -1,0 +1,286 @@
+//! The static server's pump: one edge-triggered epoll loop per core, each
+//! accepting from the shared listening socket. An idle or slow connection
+//! costs a little memory and no thread, so thousands can wait without
+//! starving anyone. The loop only waits and calls [`Conn::drive`]; the
+//! engine decides everything else (timers included: a periodic sweep
+//! drives connections whose deadline passed).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use httpserver_core::SimpleHandler;
+use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
+use rustix::event::Timespec;
+use rustix::net::SocketFlags;
+
+use crate::app::App;
+use crate::fs::NativeFiles;
+use crate::log;
+use crate::net::admission::{refuse, Admission, Stop};
+use crate::net::conn::{is_disconnect, Conn, Wait};
+use crate::net::transport::Transport;
+
+/// The listening socket's token.
+const LISTENER: u64 = u64::MAX;
+/// The stop signal's token.
+const STOP: u64 = u64::MAX - 1;
+/// How long accepting pauses when the process is out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often deadlines are checked.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+/// Run one event loop per core until a stop has let every connection
+/// finish (or its grace period ran out).
+pub fn run(listener: TcpListener, app: Arc<App>, stop: Arc<Stop>) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    // Accepted sockets inherit TCP_NODELAY from the listener (Linux): one
+    // setsockopt here instead of one per connection.
+    rustix::net::sockopt::set_tcp_nodelay(&listener, true)?;
+    let admission = Admission::new(app.max_connections);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 64);
+    let listener = Arc::new(listener);
+    let mut handles = Vec::new();
+    for i in 0..workers {
+        let (app, listener, admission, stop) =
+            (Arc::clone(&app), Arc::clone(&listener), Arc::clone(&admission), Arc::clone(&stop));
+        handles.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(
+            move || match Worker::new(&listener, app, admission, stop) {
+                Ok(mut w) => w.run(&listener),
+                Err(e) => log::line("-", &format!("worker could not start: {e}")),
+            },
+        )?);
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}
+
+/// A connection and whether it is registered for writability.
+struct Slot {
+    conn: Conn<TcpStream, File>,
+    want_write: bool,
+}
+
+struct Worker {
+    epoll: std::os::fd::OwnedFd,
+    app: Arc<App>,
+    admission: Arc<Admission>,
+    stop: Arc<Stop>,
+    handler: SimpleHandler<NativeFiles>,
+    conns: HashMap<u64, Slot>,
+    next_token: u64,
+    read_buf: Vec<u8>,
+    scratch: Vec<u8>,
+    accept_paused_until: Option<Instant>,
+    last_sweep: Instant,
+    stopping: bool,
+}
+
+fn read_flags(want_write: bool) -> EventFlags {
+    let flags = EventFlags::IN | EventFlags::RDHUP | EventFlags::ET;
+    if want_write {
+        flags | EventFlags::OUT
+    } else {
+        flags
+    }
+}
+
+impl Worker {
+    fn new(
+        listener: &TcpListener,
+        app: Arc<App>,
+        admission: Arc<Admission>,
+        stop: Arc<Stop>,
+    ) -> std::io::Result<Worker> {
+        let epoll = epoll::create(CreateFlags::CLOEXEC)?;
+        // EPOLLEXCLUSIVE: one worker wakes per new connection.
+        epoll::add(&epoll, listener, EventData::new_u64(LISTENER), EventFlags::IN | EventFlags::EXCLUSIVE)?;
+        epoll::add(&epoll, stop.fd(), EventData::new_u64(STOP), EventFlags::IN)?;
+        let handler = app.static_handler();
+        Ok(Worker {
+            epoll,
+            app,
+            admission,
+            stop,
+            handler,
+            conns: HashMap::new(),
+            next_token: 0,
+            read_buf: vec![0u8; 64 * 1024],
+            scratch: Vec::new(),
+            accept_paused_until: None,
+            last_sweep: Instant::now(),
+            stopping: false,
+        })
+    }
+
+    fn run(&mut self, listener: &TcpListener) {
+        log::enable_batching();
+        let mut events = Vec::with_capacity(256);
+        loop {
+            let wait = match log::flush_if_due() {
+                Some(due) => due.min(SWEEP_EVERY),
+                None => SWEEP_EVERY,
+            };
+            let timeout = Timespec::try_from(wait).unwrap_or_default();
+            events.clear();
+            match epoll::wait(&self.epoll, rustix::buffer::spare_capacity(&mut events), Some(&timeout)) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    log::line("-", &format!("epoll_wait failed: {e}"));
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            }
+            for ev in events.iter().copied() {
+                let (data, flags) = (ev.data, ev.flags);
+                match data.u64() {
+                    LISTENER => self.accept_all(listener),
+                    STOP => self.begin_stop(listener),
+                    token => {
+                        // Without RDHUP the peer has not closed: a short read
+                        // means the socket is drained (no extra read to EAGAIN).
+                        let peer_closed =
+                            flags.intersects(EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR);
+                        self.ready(token, !peer_closed);
+                    }
+                }
+            }
+            if let Some(until) = self.accept_paused_until {
+                if Instant::now() >= until && !self.stopping {
+                    self.accept_paused_until = None;
+                    let _ = epoll::add(
+                        &self.epoll,
+                        listener,
+                        EventData::new_u64(LISTENER),
+                        EventFlags::IN | EventFlags::EXCLUSIVE,
+                    );
+                }
+            }
+            if self.last_sweep.elapsed() >= SWEEP_EVERY {
+                self.sweep();
+            }
+            if self.stopping {
+                let past_grace = self.stop.deadline().is_some_and(|d| Instant::now() >= d);
+                if self.conns.is_empty() || past_grace {
+                    log::flush();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stop accepting; tell every connection to finish and close.
+    fn begin_stop(&mut self, listener: &TcpListener) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        let _ = epoll::delete(&self.epoll, listener);
+        let _ = epoll::delete(&self.epoll, self.stop.fd());
+        let tokens: Vec<u64> = self.conns.keys().copied().collect();
+        for token in tokens {
+            if let Some(slot) = self.conns.get_mut(&token) {
+                let _ = slot.conn.stop();
+            }
+            self.ready(token, false);
+        }
+    }
+
+    fn accept_all(&mut self, listener: &TcpListener) {
+        while !self.stopping {
+            match rustix::net::acceptfrom_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC) {
+                Ok((fd, addr)) => {
+                    let stream = TcpStream::from(fd);
+                    let peer = addr.and_then(|a| SocketAddr::try_from(a).ok());
+                    let peer = match peer.map_or_else(|| stream.peer_addr(), Ok) {
+                        Ok(p) => p,
+                        Err(_) => continue,
+                    };
+                    self.admit(stream, peer);
+                }
+                Err(rustix::io::Errno::AGAIN) => return,
+                Err(rustix::io::Errno::INTR | rustix::io::Errno::CONNABORTED) => continue,
+                Err(e) => {
+                    // EMFILE/ENFILE/ENOBUFS: stop watching the listener for a
+                    // moment instead of spinning on it; connections already
+                    // open keep being served and free descriptors.
+                    log::line("-", &format!("accept failed: {}; pausing accepts", std::io::Error::from(e)));
+                    let _ = epoll::delete(&self.epoll, listener);
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+        // CPython logs `client_address[0]`: an IPv4 client of a dual-stack
+        // socket shows as `::ffff:127.0.0.1`, as it does there.
+        let client = peer.ip().to_string();
+        let permit = match self.admission.admit() {
+            Some(p) => p,
+            None => return refuse(stream, &self.app.config, &client),
+        };
+        let token = self.next_token;
+        self.next_token += 1;
+        if epoll::add(&self.epoll, &stream, EventData::new_u64(token), read_flags(false)).is_err() {
+            return;
+        }
+        let conn = Conn::new(stream, Arc::clone(&self.app.config), client, permit);
+        self.conns.insert(token, Slot { conn, want_write: false });
+        // The request may already be there.
+        self.ready(token, false);
+    }
+
+    /// Drive a connection the kernel reported ready (or whose deadline
+    /// passed).
+    fn ready(&mut self, token: u64, short_read_drains: bool) {
+        let Some(mut slot) = self.conns.remove(&token) else { return };
+        let (handler, read_buf, scratch) = (&mut self.handler, &mut self.read_buf, &mut self.scratch);
+        let result =
+            catch_unwind(AssertUnwindSafe(|| slot.conn.drive(handler, read_buf, scratch, short_read_drains)));
+        let want_write = match result {
+            Ok(Ok(Wait::Readable)) => false,
+            Ok(Ok(Wait::Writable)) => true,
+            Ok(Ok(Wait::Closed)) => return,
+            Ok(Err(e)) => {
+                if !is_disconnect(&e) {
+                    log::line(&slot.conn.client, &format!("connection error: {e}"));
+                }
+                return;
+            }
+            Err(_) => {
+                log::line(&slot.conn.client, "internal error while serving; connection dropped");
+                return;
+            }
+        };
+        if want_write != slot.want_write {
+            slot.want_write = want_write;
+            let fd = slot.conn.transport.wait_fd();
+            let _ = epoll::modify(&self.epoll, fd, EventData::new_u64(token), read_flags(want_write));
+        }
+        self.conns.insert(token, slot);
+    }
+
+    /// Drive connections whose deadline passed: the engine closes them
+    /// (and logs a head that never completed).
+    fn sweep(&mut self) {
+        self.last_sweep = Instant::now();
+        let now = Instant::now();
+        let due: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| s.conn.timeout().is_some_and(|t| t <= now))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in due {
+            self.ready(token, false);
+        }
+    }
+}

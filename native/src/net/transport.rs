@@ -1,0 +1,35 @@
+//! What a connection's bytes travel over. Plain TCP now; TLS will be a
+//! second implementation, and everything above (the body writer, both
+//! pumps) works on either.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+
+/// A connection's byte stream, non-blocking: reads and writes may answer
+/// `WouldBlock`; [`Transport::wait_fd`] says when to try again.
+pub trait Transport: Read + Write {
+    /// The socket to wait on for readiness.
+    fn wait_fd(&self) -> BorrowedFd<'_>;
+
+    /// The socket file bytes may be copied to directly (`sendfile`), when
+    /// nothing has to be done to them on the way (plain TCP; not TLS).
+    fn sendfile_target(&self) -> Option<BorrowedFd<'_>>;
+
+    /// Shut the write side (half-close) before a lingering close.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn wait_fd(&self) -> BorrowedFd<'_> {
+        self.as_fd()
+    }
+
+    fn sendfile_target(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_fd())
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}

@@ -49,13 +49,12 @@ pub struct NativeFiles {
     root: Arc<Root>,
 }
 
-/// Where to execute a CGI script from: a confined descriptor of its
-/// directory and its name there, or (without `openat2`) its path.
+/// A CGI script to execute.
 #[derive(Debug)]
 pub enum ScriptLocation {
-    /// Run `name` in `dir`, not following a link at the last step.
-    InDir { dir: OwnedFd, name: CString },
-    /// Run the file at this path.
+    /// The file, opened confined (`O_PATH`): executed as a descriptor.
+    Opened(OwnedFd),
+    /// Without `openat2`: the file at this path.
     Path(PathBuf),
 }
 
@@ -138,9 +137,10 @@ impl NativeFiles {
         Ok(full)
     }
 
-    /// Where to execute the script at `path`: its directory, opened
-    /// confined, and its name there; a script that is itself a link inside
-    /// the root is run from where the link leads.
+    /// The script at `path`, to execute: the file itself, opened confined
+    /// (links inside the root followed) and checked on that descriptor, so
+    /// that what runs is exactly what was checked, whatever is renamed or
+    /// linked meanwhile. Without `openat2`, its path.
     pub fn script_location(&self, path: &LocalPath) -> io::Result<ScriptLocation> {
         if self.root.confinement != Confinement::Kernel {
             return Ok(ScriptLocation::Path(match self.root.confinement {
@@ -148,20 +148,12 @@ impl NativeFiles {
                 _ => self.full_path(path),
             }));
         }
-        let segments = path.segments();
-        let (name, parent) = segments.split_last().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-        let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let dir = rfs::openat2(&self.root.dir, relative(parent)?, dir_flags, Mode::empty(), beneath())?;
-        let stat = rfs::statat(&dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)?;
-        if rfs::FileType::from_raw_mode(stat.st_mode) != rfs::FileType::Symlink {
-            return Ok(ScriptLocation::InDir { dir, name: CString::new(name.clone())? });
+        let fd = self.open_below(path, OFlags::PATH)?;
+        let meta = to_metadata(&rfs::fstat(&fd)?);
+        if meta.kind != FileKind::File || !meta.executable {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "not an executable file"));
         }
-        // A link: find its target inside the root and use that directory.
-        let real = self.inside_root(&self.full_path(path))?;
-        let name = real.file_name().ok_or_else(outside)?.as_bytes().to_vec();
-        let parent = real.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let dir = rfs::openat2(&self.root.dir, parent, dir_flags, Mode::empty(), beneath())?;
-        Ok(ScriptLocation::InDir { dir, name: CString::new(name)? })
+        Ok(ScriptLocation::Opened(fd))
     }
 }
 

@@ -1,6 +1,6 @@
 //! One CGI script run: started from the file the core's checks found
-//! (executed through a confined descriptor of its directory, so a link
-//! swapped in meanwhile cannot run something outside the root), fed its
+//! (executed as a descriptor opened confined, so nothing renamed or linked
+//! in meanwhile can run instead, inside the root or out of it), fed its
 //! request body as it arrives, its output streamed back. It is stopped at
 //! its time limit or when its client goes away, and its reply ends when it
 //! exits, even if a child of its own keeps its output open.
@@ -100,7 +100,7 @@ impl Script {
         let mut cmd = match &location {
             ScriptLocation::Path(path) => Command::new(path),
             // Never executed: the pre-exec hook below replaces the process.
-            ScriptLocation::InDir { .. } => Command::new(&argv[0]),
+            ScriptLocation::Opened(_) => Command::new(&argv[0]),
         };
         cmd.arg0(&argv[0]).args(&argv[1..]).env_clear().envs(env.iter().map(|(k, v)| (k, v)));
         cmd.stdin(match input {
@@ -114,7 +114,7 @@ impl Script {
             cmd.uid(uid).gid(gid);
         }
         let exec = match location {
-            ScriptLocation::InDir { dir, name } => Some(ExecInDir::new(dir, name, &argv, &env)?),
+            ScriptLocation::Opened(file) => Some(ExecFile::new(file, &argv, &env)?),
             ScriptLocation::Path(_) => None,
         };
         let mut hook = PreExec { exec };
@@ -425,7 +425,7 @@ impl ScriptOutput {
 /// The pre-exec hook of a script's child process (after fork, before
 /// exec: only system calls, nothing that allocates or locks).
 struct PreExec {
-    exec: Option<ExecInDir>,
+    exec: Option<ExecFile>,
 }
 
 impl PreExec {
@@ -444,12 +444,11 @@ impl PreExec {
     }
 }
 
-/// `execveat(dir, name, argv, envp, AT_SYMLINK_NOFOLLOW)`, prepared before
-/// the fork: the strings and the pointer arrays to them are built here,
-/// since the child may not allocate.
-struct ExecInDir {
-    dir: OwnedFd,
-    name: CString,
+/// `execveat(file, "", argv, envp, AT_EMPTY_PATH)` (`fexecve`), prepared
+/// before the fork: the strings and the pointer arrays to them are built
+/// here, since the child may not allocate.
+struct ExecFile {
+    file: OwnedFd,
     _strings: Vec<CString>,
     /// Addresses of the argv strings, then 0.
     argv: Vec<usize>,
@@ -457,13 +456,8 @@ struct ExecInDir {
     envp: Vec<usize>,
 }
 
-impl ExecInDir {
-    fn new(
-        dir: OwnedFd,
-        name: CString,
-        argv: &[String],
-        env: &[(OsString, OsString)],
-    ) -> io::Result<ExecInDir> {
+impl ExecFile {
+    fn new(file: OwnedFd, argv: &[String], env: &[(OsString, OsString)]) -> io::Result<ExecFile> {
         let mut strings = Vec::new();
         for arg in argv {
             strings.push(CString::new(arg.as_bytes())?);
@@ -485,29 +479,29 @@ impl ExecInDir {
         argv.push(0);
         let mut envp: Vec<usize> = strings[argc..].iter().map(addr).collect();
         envp.push(0);
-        Ok(ExecInDir { dir, name, _strings: strings, argv, envp })
+        Ok(ExecFile { file, _strings: strings, argv, envp })
     }
 
     /// Replace the process with the script; returns only on failure.
     fn run(&self) -> io::Error {
-        // An interpreter (`#!`) opens the script as `/dev/fd/N/name`: the
-        // directory descriptor must survive the exec.
-        if let Err(e) = rustix::io::fcntl_setfd(&self.dir, rustix::io::FdFlags::empty()) {
+        // An interpreter (`#!`) reads the script as `/dev/fd/N`, the same
+        // open file: the descriptor must survive the exec.
+        if let Err(e) = rustix::io::fcntl_setfd(&self.file, rustix::io::FdFlags::empty()) {
             return e.into();
         }
-        // SAFETY: `name` is a NUL-terminated string, and `argv` and `envp`
-        // are null-terminated arrays of pointers to NUL-terminated strings,
-        // all owned by `self` and alive for the call; execveat only reads
+        // SAFETY: the path is a static empty C string, and `argv` and
+        // `envp` are null-terminated arrays of pointers to NUL-terminated
+        // strings owned by `self`, alive for the call; execveat only reads
         // them. No safe wrapper takes prepared arrays (and the child may
         // not allocate new ones).
         unsafe {
             libc::syscall(
                 libc::SYS_execveat,
-                self.dir.as_fd().as_raw_fd(),
-                self.name.as_ptr(),
+                self.file.as_fd().as_raw_fd(),
+                c"".as_ptr(),
                 self.argv.as_ptr(),
                 self.envp.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
+                libc::AT_EMPTY_PATH,
             );
         }
         io::Error::last_os_error()

@@ -1,7 +1,9 @@
 //! Hostile input over real sockets. Every case is followed by a normal
 //! request on a fresh connection that must still be answered correctly,
 //! and the whole table runs against both server protocols (smuggling only
-//! shows on persistent connections).
+//! shows on persistent connections) and against both pumps (the event loop
+//! and the thread-per-connection `--cgi` server): they share one engine,
+//! and a difference between them is a bug in one of the shells.
 
 mod support;
 
@@ -15,8 +17,16 @@ const SECRET: &[u8] = b"outside the root\n";
 
 /// What a case must get back.
 enum Want {
-    /// Exactly these statuses, in order, then the connection closes.
+    /// Exactly these statuses, in order, then the connection closes (the
+    /// client half-closes after sending).
     Statuses(&'static [u16]),
+    /// Exactly these statuses, then the server closes on its own: the
+    /// client keeps its side open, so an EOF cannot be what ends it.
+    ClosesOnItsOwn(&'static [u16]),
+    /// [`Want::Statuses`], differing under `--cgi`: there every path first
+    /// goes through CPython's `_url_collapse_path`, which raises on more
+    /// `..` than segments; the server refuses those with 400 instead.
+    NotInCgi { plain: &'static [u16], cgi: &'static [u16] },
     /// A check on the raw response bytes.
     Check(fn(&[u8])),
 }
@@ -31,19 +41,20 @@ fn case(name: &'static str, request: &str, want: Want) -> Case {
     Case { name, request: request.as_bytes().to_vec(), want }
 }
 
+/// A case whose request is not UTF-8 (a `&str` would re-encode the byte).
+fn raw_case(name: &'static str, request: &[u8], want: Want) -> Case {
+    Case { name, request: request.to_vec(), want }
+}
+
+/// How long a case may take before its connection counts as left open.
+const CASE_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn statuses(raw: &[u8]) -> Vec<u16> {
     let text = String::from_utf8_lossy(raw);
     text.match_indices("HTTP/1.")
         .filter(|(i, _)| *i == 0 || text[..*i].ends_with('\n') || text[..*i].ends_with('>'))
         .filter_map(|(i, _)| text[i + 9..].get(..3).and_then(|s| s.parse().ok()))
         .collect()
-}
-
-/// The GET is answered; then, on a persistent connection, a 400 for the
-/// bad body; never a second 200 for the request hidden behind it.
-fn answered_then_400(raw: &[u8]) {
-    let got = statuses(raw);
-    assert!(got == [200] || got == [200, 400], "{got:?}: {}", show(raw));
 }
 
 fn never_leaks(raw: &[u8]) {
@@ -56,10 +67,10 @@ fn cases() -> Vec<Case> {
     let h = "Host: x\r\n";
     let mut v = vec![
         // --- path traversal, every encoding ---
-        case("traversal_dotdot", "GET /../../../../etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
-        case("traversal_pct_dots", "GET /%2e%2e/%2e%2e/%2e%2e/etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
-        case("traversal_pct_upper", "GET /%2E%2E/%2E%2E/etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
-        case("traversal_pct_slash", "GET /..%2f..%2f..%2fetc%2fpasswd HTTP/1.0\r\n\r\n", Statuses(&[404])),
+        case("traversal_dotdot", "GET /../../../../etc/passwd HTTP/1.0\r\n\r\n", NotInCgi { plain: &[404], cgi: &[400] }),
+        case("traversal_pct_dots", "GET /%2e%2e/%2e%2e/%2e%2e/etc/passwd HTTP/1.0\r\n\r\n", NotInCgi { plain: &[404], cgi: &[400] }),
+        case("traversal_pct_upper", "GET /%2E%2E/%2E%2E/etc/passwd HTTP/1.0\r\n\r\n", NotInCgi { plain: &[404], cgi: &[400] }),
+        case("traversal_pct_slash", "GET /..%2f..%2f..%2fetc%2fpasswd HTTP/1.0\r\n\r\n", NotInCgi { plain: &[404], cgi: &[400] }),
         case("traversal_pct_backslash", "GET /..%5c..%5c..%5cetc%5cpasswd HTTP/1.0\r\n\r\n", Statuses(&[404])),
         case("traversal_raw_backslash", "GET /..\\..\\..\\etc\\passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
         case("traversal_overlong_utf8", "GET /%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd HTTP/1.0\r\n\r\n", Statuses(&[404])),
@@ -107,14 +118,30 @@ fn cases() -> Vec<Case> {
         case("bare_cr_in_header", &format!("GET /a.txt HTTP/1.1\r\n{h}X-A: 1\rX-B: 2\r\n\r\n"), Statuses(&[400])),
         case("nul_in_header_value", &format!("GET /a.txt HTTP/1.1\r\n{h}X-A: 1\x002\r\n\r\n"), Statuses(&[400])),
         case("bad_header_name", &format!("GET /a.txt HTTP/1.1\r\n{h}X(A): 1\r\n\r\n"), Statuses(&[400])),
-        // Bad chunking after a GET that is answered at once: on a
-        // persistent connection the 400 follows; the request smuggled
-        // behind the bad chunk is never answered.
-        case("huge_chunk_size", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), Check(answered_then_400)),
-        case("chunk_size_bare_lf", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), Check(answered_then_400)),
-        case("chunk_data_bare_lf", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), Check(answered_then_400)),
-        case("chunk_ext_too_long", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n5;{}\r\nhello\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n", "x".repeat(5000)), Check(answered_then_400)),
-        case("chunk_size_signed", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), Check(answered_then_400)),
+        // Transfer-Encoding is matched exactly: no Unicode whitespace
+        // trimmed (0xA0 and 0x85 are what Python's str.strip() eats), no
+        // quotes, no parameters on chunked. A coding we do not implement
+        // before a final chunked is 501. Each is followed by a pipelined
+        // request that must never be answered.
+        raw_case("te_nbsp_before_chunked", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \xa0chunked\r\n\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", ClosesOnItsOwn(&[400])),
+        raw_case("te_nel_after_chunked", b"GET /a.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\x85\r\n\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", ClosesOnItsOwn(&[400])),
+        case("te_gzip_then_chunked", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), ClosesOnItsOwn(&[501])),
+        case("te_chunked_with_param", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked;x=1\r\n\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), ClosesOnItsOwn(&[400])),
+        case("te_quoted_chunked", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: \"chunked\"\r\n\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), ClosesOnItsOwn(&[400])),
+        // Bad chunking after a GET that is answered at once: the GET gets
+        // its one answer, then the server closes without a second reply
+        // (no 400 after a 200), and the request smuggled behind the bad
+        // chunk is never answered.
+        case("huge_chunk_size", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), ClosesOnItsOwn(&[200])),
+        case("chunk_size_bare_lf", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), ClosesOnItsOwn(&[200])),
+        case("chunk_data_bare_lf", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), ClosesOnItsOwn(&[200])),
+        case("chunk_data_no_crlf", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), ClosesOnItsOwn(&[200])),
+        case("chunk_ext_too_long", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n5;{}\r\nhello\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n", "x".repeat(5000)), ClosesOnItsOwn(&[200])),
+        case("chunk_size_signed", &format!("GET /a.txt HTTP/1.1\r\n{h}Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), ClosesOnItsOwn(&[200])),
+        // Connection is a token list: close anywhere in it ends the
+        // connection after this response.
+        case("connection_te_close", &format!("GET /a.txt HTTP/1.1\r\n{h}Connection: te, close\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), ClosesOnItsOwn(&[200])),
+        case("connection_close_te", &format!("GET /a.txt HTTP/1.1\r\n{h}Connection: close, te\r\n\r\nGET /a.txt HTTP/1.1\r\n{h}\r\n"), ClosesOnItsOwn(&[200])),
         case("bare_lf_accepted", "GET /a.txt HTTP/1.1\nHost: x\nConnection: close\n\n", Statuses(&[200])),
         // --- Host (RFC 9112 3.2) ---
         case("http11_without_host", "GET /a.txt HTTP/1.1\r\n\r\n", Statuses(&[400])),
@@ -161,28 +188,44 @@ fn normal_request_works(addr: SocketAddr) {
     assert_eq!((r.status(), r.body.as_slice()), (200, &b"hello\n"[..]), "server no longer answers normally");
 }
 
-fn run_cases(protocol: &str) {
+/// The whole table against one server: `-p protocol` plus `extra` flags.
+fn run_cases(protocol: &str, extra: &[&str]) {
     let root = TempDir::new("adv");
     let outside = TempDir::new("adv-out");
     serve_tree(root.path(), outside.path());
-    let srv = ServerProcess::ours(root.path(), &["-p", protocol]);
+    let mut flags = vec!["-p", protocol];
+    flags.extend_from_slice(extra);
+    let label = flags.join(" ");
+    let cgi = extra.contains(&"--cgi");
+    let srv = ServerProcess::ours(root.path(), &flags);
     let mut failures = Vec::new();
     let all = cases();
-    assert!(all.len() >= 40, "{} cases", all.len());
+    assert!(all.len() >= 50, "{} cases", all.len());
     for c in all {
-        let raw = exchange(srv.addr, &c.request, true, Duration::from_secs(5));
+        let half_close = !matches!(c.want, Want::ClosesOnItsOwn(_));
+        let start = Instant::now();
+        let raw = exchange(srv.addr, &c.request, half_close, CASE_TIMEOUT);
+        let elapsed = start.elapsed();
         let outcome = std::panic::catch_unwind(|| {
             never_leaks(&raw);
+            // exchange() returns at close or at its read timeout: only the
+            // first is an answer. Nothing here may leave a connection open.
+            assert!(elapsed < CASE_TIMEOUT, "connection left open ({elapsed:?}): {}", show(&raw));
             match c.want {
-                Want::Statuses(want) => assert_eq!(statuses(&raw), want, "{}", show(&raw)),
+                Want::Statuses(want) | Want::ClosesOnItsOwn(want) => {
+                    assert_eq!(statuses(&raw), want, "{}", show(&raw))
+                }
+                Want::NotInCgi { plain, cgi: in_cgi } => {
+                    assert_eq!(statuses(&raw), if cgi { in_cgi } else { plain }, "{}", show(&raw))
+                }
                 Want::Check(check) => check(&raw),
             }
             normal_request_works(srv.addr);
         });
         match outcome {
-            Ok(()) => println!("ok    [{protocol}] {}", c.name),
+            Ok(()) => println!("ok    [{label}] {}", c.name),
             Err(_) => {
-                println!("FAIL  [{protocol}] {}", c.name);
+                println!("FAIL  [{label}] {}", c.name);
                 failures.push(c.name);
             }
         }
@@ -192,17 +235,27 @@ fn run_cases(protocol: &str) {
     for line in &log {
         assert!(!line.chars().any(|ch| ch.is_control()), "raw control character in log line {line:?}");
     }
-    assert!(failures.is_empty(), "[{protocol}] failed: {failures:?}");
+    assert!(failures.is_empty(), "[{label}] failed: {failures:?}");
 }
 
 #[test]
 fn adversarial_http10() {
-    run_cases("HTTP/1.0");
+    run_cases("HTTP/1.0", &[]);
 }
 
 #[test]
 fn adversarial_http11() {
-    run_cases("HTTP/1.1");
+    run_cases("HTTP/1.1", &[]);
+}
+
+#[test]
+fn adversarial_cgi_http10() {
+    run_cases("HTTP/1.0", &["--cgi"]);
+}
+
+#[test]
+fn adversarial_cgi_http11() {
+    run_cases("HTTP/1.1", &["--cgi"]);
 }
 
 #[test]
@@ -238,39 +291,46 @@ fn symlinks_followed_only_when_asked() {
 
 #[test]
 fn slow_headers_are_cut_off_from_accept() {
-    let root = TempDir::new("adv-slow");
-    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
-    let srv = ServerProcess::ours(root.path(), &["--header-timeout", "1"]);
-    let mut s = TcpStream::connect(srv.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let start = Instant::now();
-    // One byte every 200 ms: each read is "recent", but the head as a whole
-    // is late. The deadline counts from accept.
-    let mut closed = false;
-    for b in
-        b"GET /a.txt HTTP/1.0\r\nX-Slow: 1234567890123456789012345678901234567890\r\n".iter().cycle().take(60)
-    {
-        if s.write_all(&[*b]).is_err() {
-            closed = true;
-            break;
-        }
-        let mut buf = [0u8; 64];
-        match s.read(&mut buf) {
-            Ok(0) => {
+    // Both pumps: the event loop and the threaded (CGI) server.
+    for flags in [&[][..], &["--cgi"][..]] {
+        let root = TempDir::new("adv-slow");
+        std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+        let mut args = vec!["--header-timeout", "1"];
+        args.extend_from_slice(flags);
+        let srv = ServerProcess::ours(root.path(), &args);
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let start = Instant::now();
+        // One byte every 200 ms: each read is "recent", but the head as a
+        // whole is late. The deadline counts from accept.
+        let mut closed = false;
+        for b in b"GET /a.txt HTTP/1.0\r\nX-Slow: 1234567890123456789012345678901234567890\r\n"
+            .iter()
+            .cycle()
+            .take(60)
+        {
+            if s.write_all(&[*b]).is_err() {
                 closed = true;
                 break;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                closed = true;
-                break;
+            let mut buf = [0u8; 64];
+            match s.read(&mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    closed = true;
+                    break;
+                }
+                _ => {}
             }
-            _ => {}
         }
+        let elapsed = start.elapsed();
+        assert!(closed, "{flags:?}: slowloris connection still open after {elapsed:?}");
+        assert!(elapsed < Duration::from_secs(6), "{flags:?}: closed only after {elapsed:?}");
+        normal_request_works(srv.addr);
     }
-    let elapsed = start.elapsed();
-    assert!(closed, "slowloris connection still open after {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(6), "closed only after {elapsed:?}");
-    normal_request_works(srv.addr);
 }
 
 #[test]
@@ -398,4 +458,165 @@ fn running_out_of_file_descriptors_backs_off_and_recovers() {
     drop(held);
     std::thread::sleep(Duration::from_millis(800));
     normal_request_works(srv.addr);
+}
+
+/// Read exactly one response from a persistent connection: the head, then
+/// `Content-Length` bytes of body. Bytes past it stay in `pending`.
+fn read_one_response(s: &mut TcpStream, pending: &mut Vec<u8>) -> Response {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 65536];
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = parse_response(&pending[..end + 4]);
+            let len: usize = head
+                .header("Content-Length")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no Content-Length: {head:?}"));
+            if pending.len() >= end + 4 + len {
+                let rest = pending.split_off(end + 4 + len);
+                let r = parse_response(pending);
+                *pending = rest;
+                return r;
+            }
+        }
+        assert!(Instant::now() < deadline, "no complete response within 5 s: {}", show(pending));
+        match s.read(&mut buf) {
+            Ok(0) => panic!("closed before a complete response: {}", show(pending)),
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read failed ({e}) before a complete response: {}", show(pending)),
+        }
+    }
+}
+
+/// The read after the last response: the server must close, not idle.
+fn closes_promptly(s: &mut TcpStream, what: &str) {
+    let start = Instant::now();
+    let rest = read_to_close(s);
+    assert!(rest.is_empty(), "{what}: bytes after the last response: {}", show(&rest));
+    assert!(start.elapsed() < Duration::from_secs(4), "{what}: still open after {:?}", start.elapsed());
+}
+
+/// An HTTP/1.0 client asking for keep-alive must be told it got it (it
+/// assumes a close otherwise, and waits for one that never comes). In the
+/// default HTTP/1.0 mode nothing persists and, as in CPython, no
+/// Connection header is sent at all.
+#[test]
+fn persistence_is_announced() {
+    for extra in [&[][..], &["--cgi"][..]] {
+        let root = TempDir::new("adv-keep");
+        std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+
+        let mut flags = vec!["-p", "HTTP/1.1"];
+        flags.extend_from_slice(extra);
+        let srv = ServerProcess::ours(root.path(), &flags);
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut pending = Vec::new();
+        s.write_all(b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+        let r = read_one_response(&mut s, &mut pending);
+        assert_eq!((r.status(), r.body.as_slice()), (200, &b"hello\n"[..]), "{flags:?}");
+        assert_eq!(r.header("Connection"), Some("keep-alive"), "{flags:?}: {r:?}");
+        // Still open: a second request on the same socket is answered,
+        // and, without keep-alive, is the last.
+        s.write_all(b"GET /a.txt HTTP/1.0\r\n\r\n").unwrap();
+        let r = read_one_response(&mut s, &mut pending);
+        assert_eq!((r.status(), r.body.as_slice()), (200, &b"hello\n"[..]), "{flags:?}");
+        assert_ne!(r.header("Connection"), Some("keep-alive"), "{flags:?}: announced, then closed: {r:?}");
+        assert!(pending.is_empty(), "{flags:?}: {}", show(&pending));
+        closes_promptly(&mut s, &format!("{flags:?}"));
+        drop(srv);
+
+        // Default protocol (HTTP/1.0): one response per connection, and no
+        // Connection header, whatever the request asks for.
+        let srv = ServerProcess::ours(root.path(), extra);
+        for req in [
+            "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        ] {
+            let mut s = TcpStream::connect(srv.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(req.as_bytes()).unwrap();
+            let mut pending = Vec::new();
+            let r = read_one_response(&mut s, &mut pending);
+            assert_eq!(r.status(), 200, "{extra:?} {req:?}");
+            assert_eq!(r.header("Connection"), None, "{extra:?} {req:?}: {r:?}");
+            assert!(pending.is_empty(), "{extra:?} {req:?}: {}", show(&pending));
+            closes_promptly(&mut s, &format!("{extra:?} {req:?}"));
+        }
+    }
+}
+
+/// Resident set size and its high-water mark of a process, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name}"));
+        line[name.len()..].trim().trim_end_matches("kB").trim().parse().unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A client that pipelines many requests for a big listing and never
+/// reads must not make the server render them all into memory: once a
+/// connection's output backs up, the server stops reading from it. Before
+/// that bound, three such clients grew the server by ~145 MiB.
+#[test]
+fn unsent_output_is_bounded_per_connection() {
+    const NAME_LEN: usize = 100;
+    const FILES: usize = 2000;
+    const CLIENTS: usize = 3;
+    const PIPELINED: usize = 300;
+    let root = TempDir::new("adv-backlog");
+    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+    let big = root.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    for i in 0..FILES {
+        std::fs::write(big.join(format!("{i:0NAME_LEN$}")), b"").unwrap();
+    }
+    for extra in [&[][..], &["--cgi"][..]] {
+        let mut flags = vec!["-p", "HTTP/1.1"];
+        flags.extend_from_slice(extra);
+        let mut srv = ServerProcess::ours(root.path(), &flags);
+        // Warm-up: the listing renders, and is as big as intended.
+        let listing = get(srv.addr, "GET /big/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let r = parse_response(&listing);
+        assert_eq!(r.status(), 200, "{flags:?}");
+        assert!(r.body.len() > 250_000, "{flags:?}: listing only {} bytes", r.body.len());
+        let (rss_before, hwm_before) = memory_kib(srv.pid());
+
+        let request = b"GET /big/ HTTP/1.1\r\nHost: x\r\n\r\n".repeat(PIPELINED);
+        let clients: Vec<TcpStream> = (0..CLIENTS)
+            .map(|_| {
+                let mut s = TcpStream::connect(srv.addr).unwrap();
+                // The server may stop reading: a blocked write is expected.
+                s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+                let _ = s.write_all(&request);
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(1500));
+        let (rss_after, hwm_after) = memory_kib(srv.pid());
+        let grew = rss_after.saturating_sub(rss_before);
+        let peak = hwm_after.saturating_sub(hwm_before.max(rss_before));
+        println!("{flags:?}: VmRSS {rss_before} -> {rss_after} KiB, VmHWM {hwm_before} -> {hwm_after} KiB");
+        assert!(grew < 20 * 1024, "{flags:?}: RSS grew by {grew} KiB with {CLIENTS} clients not reading");
+        assert!(
+            peak < 20 * 1024,
+            "{flags:?}: peak RSS grew by {peak} KiB with {CLIENTS} clients not reading"
+        );
+        // The pipelined requests were taken up: each client has its first
+        // response waiting (a server that ignored them would pass above).
+        for mut s in &clients {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut head = [0u8; 15];
+            s.read_exact(&mut head).unwrap_or_else(|e| panic!("{flags:?}: nothing sent back: {e}"));
+            assert_eq!(&head, b"HTTP/1.1 200 OK", "{flags:?}");
+        }
+        // Others are still served while those clients sit there.
+        assert!(srv.is_running(), "{flags:?}");
+        normal_request_works(srv.addr);
+        drop(clients);
+        std::thread::sleep(Duration::from_millis(300));
+        normal_request_works(srv.addr);
+    }
 }

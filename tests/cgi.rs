@@ -5,8 +5,12 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -39,6 +43,16 @@ const BAD_HEAD_SH: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\rX-Evil:
 const STDERR_SH: &str = "#!/bin/sh\nprintf 'evil \\033[31m red\\n' >&2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'\nexit 3\n";
 const WHOAMI_SH: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nid -u\n";
 const ARGV_SH: &str = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nfor a in \"$@\"; do printf 'ARG[%s]\\n' \"$a\"; done\nprintf 'QS[%s]\\n' \"$QUERY_STRING\"\n";
+/// Reads its whole input, keeping only its size (which it answers): what
+/// the server holds of a body is then only what it holds itself.
+const SINK_SH: &str =
+    "#!/bin/sh\nn=$(wc -c | tr -d ' ')\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' \"$n\"\n";
+/// Heads no proxy may relay (the bodies are markers the 502 must not carry).
+const TE_AND_CL_SH: &str =
+    "#!/bin/sh\nprintf 'Transfer-Encoding: chunked\\r\\nContent-Length: 5\\r\\n\\r\\nSCRIPT-TE-CL'\n";
+const STATUS_100_SH: &str = "#!/bin/sh\nprintf 'Status: 100 Continue\\r\\n\\r\\nSCRIPT-100'\n";
+const STATUS_103_SH: &str =
+    "#!/bin/sh\nprintf 'Status: 103 Early Hints\\r\\nLink: </a.css>; rel=preload\\r\\n\\r\\nSCRIPT-103'\n";
 
 fn script(root: &Path, rel: &str, text: &str, mode: u32) {
     let p = root.join(rel);
@@ -58,6 +72,10 @@ fn cgi_tree(root: &Path) {
     script(root, "cgi-bin/stderr.sh", STDERR_SH, 0o755);
     script(root, "cgi-bin/argv.sh", ARGV_SH, 0o755);
     script(root, "cgi-bin/whoami.sh", WHOAMI_SH, 0o755);
+    script(root, "cgi-bin/sink.sh", SINK_SH, 0o755);
+    script(root, "cgi-bin/te_cl.sh", TE_AND_CL_SH, 0o755);
+    script(root, "cgi-bin/status100.sh", STATUS_100_SH, 0o755);
+    script(root, "cgi-bin/status103.sh", STATUS_103_SH, 0o755);
     script(root, "cgi-bin/noexec.py", ENV_PY, 0o644);
     script(root, "cgi-bin/sub/env.py", ENV_PY, 0o755);
     script(root, "htbin/env.py", ENV_PY, 0o755);
@@ -74,10 +92,10 @@ struct Pair {
 fn pair(extra: &[&str]) -> Pair {
     let root = TempDir::new("cgi");
     cgi_tree(root.path());
-    let mut flags = vec!["--cgi", "-b", "127.0.0.1"];
+    let mut flags = vec!["--cgi"];
     flags.extend_from_slice(extra);
     let theirs = ServerProcess::cpython_in(root.path(), &["--cgi"]);
-    let ours = ServerProcess::ours_in(root.path(), &flags[..1]);
+    let ours = ServerProcess::ours_in(root.path(), &flags);
     Pair { _root: root, theirs, ours }
 }
 
@@ -306,4 +324,371 @@ fn scripts_run_as_nobody_when_the_server_is_root() {
     let want = if me.trim() == "0" { nobody.trim() } else { me.trim() };
     assert_eq!(String::from_utf8_lossy(&ours.body).trim(), want);
     assert_eq!(String::from_utf8_lossy(&theirs.body).trim(), want, "CPython does the same");
+}
+
+/// A directory `nobody` may write to (scripts run as `nobody` when the
+/// tests run as root), for the marks scripts leave for the test to see.
+fn marks_dir(root: &Path) -> PathBuf {
+    let dir = root.join("marks");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+/// The server's resident set size in kB (`VmRSS:` of /proc/PID/status).
+fn vm_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in {status}"))
+}
+
+/// Whether `pid` is a process that has not ended (a zombie has ended: it
+/// was killed and only waits to be reaped).
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// A pid a script wrote to `path`, waiting (up to 5 s) for it to appear.
+fn pid_from(path: &Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()) {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `sleep` processes a test caused, killed when it ends (passed or not)
+/// if they still run: a server that fails to stop them must not leave
+/// them behind. Only a process whose command is `sleep` is killed, so a
+/// reused pid is left alone; one that has not yet become `sleep` (a
+/// script writes `$!` before its child has exec'd) is waited for, briefly.
+struct StraySleeps(Vec<u32>);
+
+impl Drop for StraySleeps {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while running(*pid) && Instant::now() < deadline {
+                if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0")) {
+                    let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Upload bodies are streamed to the script through a pipe, not held by
+/// the server: eight concurrent 32 MiB uploads (256 MiB in all) leave the
+/// server's memory almost where it was. A chunked body, which has no
+/// length to give the script, is spooled to a file and arrives intact,
+/// with its `CONTENT_LENGTH`.
+#[test]
+fn request_bodies_are_streamed_not_buffered() {
+    const UPLOADS: usize = 8;
+    const SIZE: usize = 32 << 20;
+    const CHUNK: usize = 64 << 10;
+    let root = TempDir::new("cgi-stream");
+    cgi_tree(root.path());
+    let ours = ServerProcess::ours_in(root.path(), &["--cgi", "--cgi-max-body", "40000000"]);
+    // Warm up: the first request's allocations are not growth.
+    let mut warm = format!("POST /cgi-bin/sink.sh HTTP/1.0\r\nContent-Length: {CHUNK}\r\n\r\n").into_bytes();
+    warm.extend(std::iter::repeat_n(b'w', CHUNK));
+    let r = parse_response(&exchange(ours.addr, &warm, false, Duration::from_secs(10)));
+    assert_eq!(r.body, format!("{CHUNK}\n").as_bytes());
+    let pid = ours.pid();
+    let before = vm_rss_kb(pid);
+
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(Ordering::SeqCst) {
+                peak = peak.max(vm_rss_kb(pid));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            peak
+        })
+    };
+    let start = Instant::now();
+    let addr = ours.addr;
+    let uploads: Vec<_> = (0..UPLOADS)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+                let head = format!("POST /cgi-bin/sink.sh HTTP/1.0\r\nContent-Length: {SIZE}\r\n\r\n");
+                s.write_all(head.as_bytes()).unwrap();
+                let chunk = vec![b'a' + i as u8; CHUNK];
+                for _ in 0..SIZE / CHUNK {
+                    s.write_all(&chunk).unwrap_or_else(|e| panic!("upload {i}: {e}"));
+                }
+                read_to_close(&mut s)
+            })
+        })
+        .collect();
+    let answers: Vec<Vec<u8>> = uploads.into_iter().map(|t| t.join().unwrap()).collect();
+    let elapsed = start.elapsed();
+    done.store(true, Ordering::SeqCst);
+    let peak = sampler.join().unwrap().max(vm_rss_kb(pid));
+    for (i, raw) in answers.iter().enumerate() {
+        let r = parse_response(raw);
+        assert_eq!(r.status(), 200, "upload {i}: {}", show(raw));
+        // All of it reached the script (a server dropping bodies would
+        // pass the memory check too).
+        assert_eq!(show(&r.body), format!("{SIZE}\n"), "upload {i}");
+    }
+    eprintln!(
+        "{UPLOADS} x {} MiB uploads in {elapsed:?}: VmRSS {before} kB before, {peak} kB at peak",
+        SIZE >> 20
+    );
+    assert!(
+        peak.saturating_sub(before) < 64 * 1024,
+        "VmRSS grew from {before} kB to {peak} kB: the bodies were buffered"
+    );
+
+    // Chunked: spooled, then given to the script whole, with its length.
+    let body: Vec<u8> = (0..8usize << 20).map(|i| (i * 31 + i / 4093) as u8).collect();
+    let mut req = b"POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        .to_vec();
+    for piece in body.chunks(CHUNK) {
+        req.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        req.extend_from_slice(piece);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let raw = exchange(ours.addr, &req, false, Duration::from_secs(20));
+    assert!(!raw.is_empty(), "no answer to a chunked POST; log: {:?}", ours.take_log());
+    let r = parse_response(&raw);
+    // echo.py reads CONTENT_LENGTH bytes and says how many it read.
+    assert_eq!(r.header("Content-Length"), Some("8388608"), "CONTENT_LENGTH of the spooled body");
+    assert!(r.body == body, "8 MiB chunked body echoed as {} different bytes", r.body.len());
+}
+
+/// A script whose client has gone is killed (with what it started), not
+/// left to run: here one that sleeps before writing anything, so the
+/// server is waiting for its head when the client closes.
+#[test]
+fn script_is_stopped_when_its_client_disconnects() {
+    let root = TempDir::new("cgi-gone");
+    cgi_tree(root.path());
+    let marks = marks_dir(root.path());
+    let pid_file = marks.join("slow.pid");
+    script(
+        root.path(),
+        "cgi-bin/slow.sh",
+        &format!("#!/bin/sh\necho $$ > '{}'\nexec sleep 30\n", pid_file.display()),
+        0o755,
+    );
+    let ours = ServerProcess::ours_in(root.path(), &["--cgi"]);
+    let mut s = TcpStream::connect_timeout(&ours.addr, Duration::from_secs(5)).expect("connect");
+    s.write_all(b"GET /cgi-bin/slow.sh HTTP/1.0\r\n\r\n").unwrap();
+    let pid = pid_from(&pid_file);
+    let _strays = StraySleeps(vec![pid]);
+    // It keeps running while its client waits: what stops it below is
+    // the client's leaving.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(running(pid), "the script ended by itself; log: {:?}", ours.take_log());
+    drop(s);
+    let closed = Instant::now();
+    while running(pid) && closed.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stopped_in = closed.elapsed();
+    assert!(!running(pid), "the script still runs 3 s after its client left; log: {:?}", ours.take_log());
+    eprintln!("script stopped {stopped_in:?} after its client closed");
+    // The script is reaped (and its end logged) before the refusal of its
+    // output is.
+    let wanted = ["CGI script exit code -9", "CGI script output refused: the client went away"];
+    let mut log = Vec::new();
+    while !wanted.iter().all(|w| log.iter().any(|l: &String| l.ends_with(w)))
+        && closed.elapsed() < Duration::from_secs(5)
+    {
+        log.extend(ours.take_log_expecting(1));
+    }
+    let log = log.join("\n");
+    for w in wanted {
+        assert!(log.contains(w), "{w:?} missing: {log}");
+    }
+    assert!(!log.contains("timed out"), "{log}");
+}
+
+/// The reply ends when the script exits, even though a process it left
+/// in the background still holds its output open (CPython reads to EOF
+/// only after the script's exit, so this does not hang there either).
+#[test]
+fn reply_ends_when_the_script_exits_despite_a_background_child() {
+    let root = TempDir::new("cgi-bg");
+    cgi_tree(root.path());
+    let marks = marks_dir(root.path());
+    let pid_file = marks.join("bg.pid");
+    script(
+        root.path(),
+        "cgi-bin/bg.sh",
+        &format!(
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nparent done\\n'\nsleep 20 &\necho $! > '{}'\nexit 0\n",
+            pid_file.display()
+        ),
+        0o755,
+    );
+    let ours = ServerProcess::ours_in(root.path(), &["--cgi"]);
+    let start = Instant::now();
+    let raw = exchange(ours.addr, b"GET /cgi-bin/bg.sh HTTP/1.0\r\n\r\n", false, Duration::from_secs(10));
+    let took = start.elapsed();
+    let _strays = StraySleeps(vec![pid_from(&pid_file)]);
+    eprintln!("reply with a background child took {took:?}");
+    let r = parse_response(&raw);
+    assert_eq!(r.status(), 200, "{}", show(&raw));
+    assert_eq!(r.body, b"parent done\n");
+    assert!(took < Duration::from_secs(5), "the reply waited {took:?} for the background child");
+}
+
+/// A head that cannot be relayed as a final response (1xx status; both
+/// framings, which would let the script smuggle a second response past a
+/// proxy) is answered with 502, and none of the script's output is sent.
+#[test]
+fn unrelayable_script_heads_are_502() {
+    let root = TempDir::new("cgi-unrelayable");
+    cgi_tree(root.path());
+    let ours = ServerProcess::ours_in(root.path(), &["--cgi"]);
+    for (name, marker) in
+        [("te_cl.sh", "SCRIPT-TE-CL"), ("status100.sh", "SCRIPT-100"), ("status103.sh", "SCRIPT-103")]
+    {
+        let raw = get(ours.addr, &format!("GET /cgi-bin/{name} HTTP/1.0\r\n\r\n"));
+        let r = parse_response(&raw);
+        assert!(r.status_line.starts_with("HTTP/1.0 502 "), "{name}: {}", show(&raw));
+        assert!(!show(&raw).contains(marker), "{name}: the script's body was relayed: {}", show(&raw));
+        assert_eq!(r.header("Transfer-Encoding"), None, "{name}");
+        assert_eq!(r.header("Link"), None, "{name}");
+        let log = ours.take_log_expecting(2).join("\n");
+        assert!(log.contains("CGI script output refused"), "{name}: {log}");
+    }
+}
+
+/// A connection that gets no thread (thread creation injected to fail:
+/// debug builds honour HTTPSERVER_TEST_THREAD_FAILURES) is refused and
+/// gives its place back: with room for 3 connections, 5 failures that
+/// leaked their places would refuse every later connection.
+#[test]
+fn failed_thread_starts_do_not_leak_connection_places() {
+    let root = TempDir::new("cgi-threads");
+    cgi_tree(root.path());
+    // Through env(1), so that only this server sees the variable (set in
+    // this process, it would reach servers other tests start meanwhile).
+    let binary = our_binary();
+    let ours = ServerProcess::start_in(
+        "httpserver",
+        Path::new("env"),
+        &["HTTPSERVER_TEST_THREAD_FAILURES=5", binary.to_str().unwrap()],
+        &["--cgi", "--max-connections", "3"],
+        Some(root.path()),
+    );
+    let mut refused = 0;
+    for i in 0..5 {
+        let raw = get(ours.addr, "GET /static.txt HTTP/1.0\r\n\r\n");
+        // The refusal is written without waiting; if the request arrives
+        // after it is sent, the close may reset the connection and lose it.
+        if !raw.is_empty() {
+            let r = parse_response(&raw);
+            assert_eq!(r.status_line, "HTTP/1.0 503 Too many connections", "connection {i}: {}", show(&raw));
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "no connection got the 503");
+    eprintln!("{refused} of 5 connections without a thread got the 503");
+    let log = ours.take_log_expecting(10);
+    let failures = log.iter().filter(|l| l.contains("could not start a thread")).count();
+    assert_eq!(failures, 5, "{log:#?}");
+    for i in 0..10 {
+        let r = parse_response(&get(ours.addr, "GET /static.txt HTTP/1.0\r\n\r\n"));
+        assert_eq!(r.status(), 200, "request {i} after the failures: {}", r.status_line);
+        assert_eq!(r.body, b"static\n");
+    }
+}
+
+/// With `-p HTTP/1.1`, a script reply without `Content-Length` can only
+/// end by closing the connection, so it says `Connection: close` (a
+/// client would otherwise wait to reuse it: RFC 9112 9.6); a reply with
+/// one keeps the connection for the next request.
+#[test]
+fn http11_script_reply_without_length_says_connection_close() {
+    let root = TempDir::new("cgi-http11");
+    cgi_tree(root.path());
+    let ours = ServerProcess::ours_in(root.path(), &["--cgi", "-p", "HTTP/1.1"]);
+    let start = Instant::now();
+    let raw = exchange(
+        ours.addr,
+        b"GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        Duration::from_secs(5),
+    );
+    let took = start.elapsed();
+    let r = parse_response(&raw);
+    assert_eq!(r.status(), 200, "{}", show(&raw));
+    assert_eq!(r.body, b"hello from sh: \n");
+    assert!(r.header("Connection").is_some_and(|v| v.eq_ignore_ascii_case("close")), "{}", show(&raw));
+    assert!(took < Duration::from_secs(3), "the connection was not closed (read ended after {took:?})");
+    eprintln!("HTTP/1.1 script reply without length closed after {took:?}");
+
+    // With a length: the next request, pipelined, is answered on the same
+    // connection.
+    let raw = exchange(
+        ours.addr,
+        b"POST /cgi-bin/echo.py HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /cgi-bin/hello.sh?2 HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        Duration::from_secs(5),
+    );
+    let first = parse_response(&raw);
+    assert_eq!(first.status(), 200, "{}", show(&raw));
+    assert_eq!(first.header("Content-Length"), Some("5"));
+    assert_eq!(first.header("Connection"), None, "{}", show(&raw));
+    assert_eq!(&first.body[..5], b"hello");
+    let second = parse_response(&first.body[5..]);
+    assert_eq!(second.status(), 200, "{}", show(&raw));
+    assert_eq!(second.body, b"hello from sh: 2\n");
+}
+
+/// HEAD runs the script, as CPython does (it may act on the request), and
+/// sends its head without its body.
+#[test]
+fn head_runs_the_script_and_sends_no_body() {
+    let root = TempDir::new("cgi-head");
+    cgi_tree(root.path());
+    let marker = marks_dir(root.path()).join("head.ran");
+    script(
+        root.path(),
+        "cgi-bin/head.sh",
+        &format!(
+            "#!/bin/sh\ntouch '{}'\nprintf 'Content-Type: text/plain\\r\\nX-Script: ran\\r\\n\\r\\nbody text\\n'\n",
+            marker.display()
+        ),
+        0o755,
+    );
+    let ours = ServerProcess::ours_in(root.path(), &["--cgi"]);
+    let raw = get(ours.addr, "HEAD /cgi-bin/head.sh HTTP/1.0\r\n\r\n");
+    let r = parse_response(&raw);
+    assert_eq!(r.status(), 200, "{}", show(&raw));
+    assert_eq!(r.header("X-Script"), Some("ran"));
+    assert_eq!(r.body, b"", "HEAD got a body");
+    assert!(marker.exists(), "the script did not run for HEAD");
+    let log = ours.take_log_expecting(2).join("\n");
+    assert!(log.contains("CGI script exited OK"), "{log}");
+    // CPython runs it too.
+    std::fs::remove_file(&marker).unwrap();
+    let theirs = ServerProcess::cpython_in(root.path(), &["--cgi"]);
+    let _ = get(theirs.addr, "HEAD /cgi-bin/head.sh HTTP/1.0\r\n\r\n");
+    assert!(marker.exists(), "CPython did not run the script for HEAD");
 }

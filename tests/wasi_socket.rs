@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,32 +16,53 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// The module on a socket preopened by wasmtime 46, killed on drop.
+struct Module {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Module {
+    fn start(root: &Path, args: &[&str]) -> Module {
+        let wasmtime = std::env::var("WASMTIME46").unwrap_or_else(|_| "wasmtime".into());
+        let wasm = repo().join("wasi-shell/target/wasm32-wasi/release/httpserver-wasi.wasm");
+        assert!(wasm.exists(), "run make wasi first");
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(&wasmtime)
+            .args(["run", "-S", "preview2=n", "-S", &format!("tcplisten=127.0.0.1:{port}")])
+            .arg("--dir")
+            .arg(format!("{}::/", root.display()))
+            .arg(&wasm)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wasmtime 46");
+        let module = Module { child, addr: ([127, 0, 0, 1], port).into() };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(module.addr).is_err() {
+            assert!(Instant::now() < deadline, "the module never served the socket");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        module
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn preopened_socket_serves_connections_one_by_one() {
-    let wasmtime = std::env::var("WASMTIME46").unwrap_or_else(|_| "wasmtime".into());
-    let wasm = repo().join("wasi-shell/target/wasm32-wasi/release/httpserver-wasi.wasm");
-    assert!(wasm.exists(), "run make wasi first");
     let root = TempDir::new("wasi-socket");
     std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
     std::fs::create_dir_all(root.path().join("dir")).unwrap();
     std::fs::write(root.path().join("dir/b.txt"), b"b\n").unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(&wasmtime)
-        .args(["run", "-S", "preview2=n", "-S", &format!("tcplisten=127.0.0.1:{port}")])
-        .arg("--dir")
-        .arg(format!("{}::/", root.path().display()))
-        .arg(&wasm)
-        .args(["-p", "HTTP/1.1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("wasmtime 46");
-    let addr = ([127, 0, 0, 1], port).into();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the module never served the socket");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let module = Module::start(root.path(), &["-p", "HTTP/1.1"]);
+    let addr = module.addr;
     let native = ServerProcess::ours(root.path(), &["-p", "HTTP/1.1"]);
     for req in [
         "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -52,6 +74,41 @@ fn preopened_socket_serves_connections_one_by_one() {
         let n = exchange(native.addr, req.as_bytes(), false, Duration::from_secs(10));
         assert_eq!(show(&normalise_response(&w)), show(&normalise_response(&n)), "{req:?}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// Served one at a time, a slow client would hold everyone up: the head
+/// deadline (from accept) cuts it off, through poll_oneoff, and the next
+/// client is served.
+#[test]
+fn slowloris_is_cut_off_at_the_head_deadline() {
+    let root = TempDir::new("wasi-socket-slow");
+    std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
+    let module = Module::start(root.path(), &["--header-timeout", "1"]);
+    let mut s = TcpStream::connect(module.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let start = Instant::now();
+    let mut closed = false;
+    for b in
+        b"GET /a.txt HTTP/1.0\r\nX-Slow: 1234567890123456789012345678901234567890\r\n".iter().cycle().take(60)
+    {
+        if s.write_all(&[*b]).is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(closed, "slowloris connection still open after {:?}", start.elapsed());
+    let r = parse_response(&get(module.addr, "GET /a.txt HTTP/1.0\r\n\r\n"));
+    assert_eq!((r.status(), r.body.as_slice()), (200, &b"hello\n"[..]));
 }

@@ -1,9 +1,12 @@
 //! The native command line, less what WASI cannot honour: each such flag
 //! is refused with a message naming the WASI limit (exit 2).
 
+use std::time::Duration;
+
 use httpserver_core::ServerProtocol;
 
-pub const USAGE: &str = "usage: httpserver-wasi [-h] [--stdio] [-d DIRECTORY] [-p VERSION]";
+pub const USAGE: &str = "usage: httpserver-wasi [-h] [--stdio] [-d DIRECTORY] [-p VERSION]
+                       [--header-timeout SECONDS] [--idle-timeout SECONDS] [--io-timeout SECONDS]";
 
 pub const HELP: &str = "
 options:
@@ -14,10 +17,13 @@ options:
                         serve this preopened directory (default: .)
   -p VERSION, --protocol VERSION
                         conform to this HTTP version (default: HTTP/1.0)
+  --header-timeout SECONDS, --idle-timeout SECONDS, --io-timeout SECONDS
+                        as natively (defaults 60, 75, 60), on the host's
+                        socket only: reads of standard input cannot wait
+                        with a time limit
 
 Not available on WASI (each exits 2 with the reason): port, -b/--bind,
---cgi, --follow-symlinks, --header-timeout, --idle-timeout, --io-timeout,
---max-connections, --cgi-timeout, --cgi-max-body.";
+--cgi, --follow-symlinks, --max-connections, --cgi-timeout, --cgi-max-body.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -32,6 +38,10 @@ pub struct Args {
     pub mode: Mode,
     pub directory: String,
     pub protocol: ServerProtocol,
+    /// Time limits (socket mode only; `None`: the native defaults).
+    pub header_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub io_timeout: Option<Duration>,
 }
 
 pub enum Outcome {
@@ -50,17 +60,47 @@ fn unsupported(name: &str) -> Option<&'static str> {
         "--follow-symlinks" => {
             "the preopened directory confines every path; WASI cannot follow links out of it"
         }
-        "--header-timeout" | "--idle-timeout" | "--io-timeout" => {
-            "connections are served one at a time with blocking WASI reads, which have no time limit"
-        }
         "--max-connections" => "WASI has no threads: connections are served one at a time",
         "--cgi-timeout" | "--cgi-max-body" => "CGI needs child processes, and WASI has no process spawning",
         _ => return None,
     })
 }
 
+/// A time limit in seconds, as the native command line reads it.
+fn seconds(name: &str, v: &str) -> Result<Duration, String> {
+    match v.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() && secs < 1e9 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!("argument {name}: invalid value: '{v}'")),
+    }
+}
+
 pub fn parse_args(argv: &[String]) -> Outcome {
-    let mut args = Args { mode: Mode::Auto, directory: ".".into(), protocol: ServerProtocol::Http10 };
+    let outcome = parse(argv);
+    if let Outcome::Run(args) = &outcome {
+        let given = [
+            ("--header-timeout", args.header_timeout),
+            ("--idle-timeout", args.idle_timeout),
+            ("--io-timeout", args.io_timeout),
+        ];
+        if let (Mode::Stdio, Some((name, _))) = (args.mode, given.iter().find(|(_, t)| t.is_some())) {
+            return Outcome::Error(format!(
+                "argument {name}: not available on WASI with --stdio: reads of standard input have no time limit \
+                 (a socket preopened by the host has)"
+            ));
+        }
+    }
+    outcome
+}
+
+fn parse(argv: &[String]) -> Outcome {
+    let mut args = Args {
+        mode: Mode::Auto,
+        directory: ".".into(),
+        protocol: ServerProtocol::Http10,
+        header_timeout: None,
+        idle_timeout: None,
+        io_timeout: None,
+    };
     let mut it = argv.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -94,6 +134,17 @@ pub fn parse_args(argv: &[String]) -> Outcome {
                 },
                 Err(e) => return Outcome::Error(e),
             },
+            "--header-timeout" | "--idle-timeout" | "--io-timeout" => {
+                let limit = match value(&name).and_then(|v| seconds(&name, &v)) {
+                    Ok(d) => Some(d),
+                    Err(e) => return Outcome::Error(e),
+                };
+                match name.as_str() {
+                    "--header-timeout" => args.header_timeout = limit,
+                    "--idle-timeout" => args.idle_timeout = limit,
+                    _ => args.io_timeout = limit,
+                }
+            }
             other if !other.starts_with('-') => {
                 return Outcome::Error(format!(
                     "argument port: not available on WASI: WASI preview 1 cannot bind a socket: the host binds it \

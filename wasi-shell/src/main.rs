@@ -9,17 +9,18 @@
 //! Everything WASI cannot do (processes for CGI, threads, binding an
 //! address, timers, following links out of the preopen) is refused up
 //! front with a one-line message and exit status 2; see README.md.
+#![deny(clippy::undocumented_unsafe_blocks, clippy::multiple_unsafe_ops_per_block)]
 
 mod args;
 mod files;
 mod preopen;
+mod socket;
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::net::TcpStream;
 use std::process::exit;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use httpserver_core::blocking::{serve_stream, BodySent, Shell};
@@ -30,6 +31,7 @@ use httpserver_core::{Config, Engine, LogEntry, Now, SimpleHandler, Timeouts};
 
 use crate::args::{parse_args, Mode, Outcome};
 use crate::files::WasiFiles;
+use crate::socket::Socket;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -57,21 +59,28 @@ fn run(args: args::Args) -> Result<()> {
     preopen::register_directories();
     let files = WasiFiles::new(&args.directory)
         .with_context(|| format!("cannot serve {:?}: is it preopened (--dir)?", args.directory))?;
-    // Reads block with no time limit here: the engine keeps no deadlines.
-    let config = Arc::new(Config::default().with_protocol(args.protocol).with_timeouts(Timeouts::none()));
+    let config = Config::default().with_protocol(args.protocol);
     let mime = Arc::new(MimeTypes::new());
     match (args.mode, socket) {
         (Mode::Stdio, _) => {
+            // Reads of standard input block with no time limit: no deadlines.
+            let config = Arc::new(config.with_timeouts(Timeouts::none()));
             let mut stream = Stdio { stdin: io::stdin(), stdout: io::stdout() };
             serve(&mut stream, "-", &config, &files, &mime)
         }
         (Mode::Auto, Some(listener)) => {
+            let defaults = Timeouts::default();
+            let timeouts = Timeouts::default()
+                .with_head(args.header_timeout.or(defaults.head()))
+                .with_idle(args.idle_timeout.or(defaults.idle()))
+                .with_io(args.io_timeout.or(defaults.io()));
+            let config = Arc::new(config.with_timeouts(timeouts));
             let local =
                 listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "the host's socket".into());
             println!("Serving HTTP on {local} (socket preopened by the host) ...");
             let _ = io::stdout().flush();
             loop {
-                let (mut stream, peer) = match listener.accept() {
+                let (stream, peer) = match listener.accept() {
                     Ok(c) => c,
                     Err(e) => {
                         log("-", &format!("accept failed: {e}"));
@@ -79,6 +88,7 @@ fn run(args: args::Args) -> Result<()> {
                     }
                 };
                 let client = peer.ip().to_string();
+                let mut stream = Socket::new(stream);
                 if let Err(e) = serve(&mut stream, &client, &config, &files, &mime) {
                     log(&client, &format!("{e:#}"));
                 }
@@ -177,20 +187,28 @@ fn send_file<S: Write>(
 
 /// A connection's stream: stdin/stdout, or a socket the host preopened.
 trait WasiStream: Read + Write {
+    /// Limit the next read; stdio cannot (its reads just block).
+    fn set_read_timeout(&mut self, timeout: Option<Duration>);
     /// Half-close before lingering; stdio cannot (the connection then
     /// just ends).
     fn shutdown_write(&mut self) -> io::Result<()>;
 }
 
 impl WasiStream for Stdio {
+    fn set_read_timeout(&mut self, _timeout: Option<Duration>) {}
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
 }
 
-impl WasiStream for TcpStream {
+impl WasiStream for Socket {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        Socket::set_read_timeout(self, timeout);
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
+        Socket::shutdown_write(self)
     }
 }
 
@@ -212,6 +230,11 @@ impl<S: WasiStream> Shell<S, File> for WasiShell {
         len: Option<u64>,
     ) -> io::Result<BodySent> {
         send_file(s, head, f, offset, len)
+    }
+
+    fn set_read_timeout(&mut self, s: &mut S, timeout: Option<Duration>) -> io::Result<()> {
+        s.set_read_timeout(timeout);
+        Ok(())
     }
 
     fn shutdown_write(&mut self, s: &mut S) -> io::Result<()> {

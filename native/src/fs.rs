@@ -194,11 +194,25 @@ fn to_metadata(st: &rfs::Stat) -> Metadata {
 impl Files for NativeFiles {
     type File = File;
 
-    /// `stat` through a confined `O_PATH` open: nothing outside the root
-    /// is ever reported, and nothing is opened for reading (a FIFO or a
-    /// device stays untouched).
+    /// `stat`, with nothing outside the root ever reported and nothing
+    /// opened for reading (a FIFO or a device stays untouched). One
+    /// `fstatat` answers for a regular file (which `open` then confirms on
+    /// the descriptor it serves from: outside the root it is 404 there,
+    /// as a missing file is) and for a missing one; anything else is
+    /// looked at through a confined `O_PATH` open, so that a directory
+    /// outside the root is never reported as one.
     fn metadata(&mut self, path: &LocalPath) -> io::Result<Metadata> {
         fault_injection(path);
+        if self.root.confinement == Confinement::Kernel {
+            match rfs::statat(&self.root.dir, relative(path.segments())?, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::RegularFile => {
+                    return Ok(to_metadata(&st))
+                }
+                // Not even an unconfined lookup finds it: neither can a confined one.
+                Err(e @ (rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR)) => return Err(e.into()),
+                _ => {}
+            }
+        }
         let fd = self.open_below(path, OFlags::PATH)?;
         Ok(to_metadata(&rfs::fstat(&fd)?))
     }

@@ -33,8 +33,9 @@ clean:
 
 # Side-by-side throughput and memory against python3 -m http.server and
 # nginx (installs wrk and nginx when missing); about 5 minutes.
+# BASELINE=/path/to/httpserver adds an earlier build to every round.
 bench:
-	python3 bench/bench.py
+	BENCH_BASELINE="$(BASELINE)" python3 bench/bench.py
 
 # cargo-fuzz targets (nightly), each for FUZZ_SECS seconds, starting from
 # the committed seed corpus (new inputs go to fuzz/corpus-run, not committed).

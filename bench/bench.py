@@ -11,6 +11,10 @@ Cases (see the performance issue):
   4 listing    a 2,000-entry directory listing
   5 idle       5,000 idle keep-alive connections held open while case 1 runs on 16 more
 plus each server's peak and idle resident memory.
+
+BENCH_BASELINE=/path/to/another/httpserver adds that binary to every round
+as "baseline" (an earlier build, say), reported as a ratio like the others:
+a before/after comparison under the same conditions.
 """
 import json
 import os
@@ -119,11 +123,13 @@ class Server:
         time.sleep(0.2)
 
 
-def servers(state, www, binary):
-    def ours(port, state, protocol):
-        log = open(os.path.join(state, "httpserver.log"), "ab")
-        return subprocess.Popen([binary, "-b", "127.0.0.1", "-d", www, "-p", protocol, str(port)],
-                                stdout=subprocess.DEVNULL, stderr=log)
+def servers(state, www, binary, baseline=None):
+    def build(path, name):
+        def start(port, state, protocol):
+            log = open(os.path.join(state, name + ".log"), "ab")
+            return subprocess.Popen([path, "-b", "127.0.0.1", "-d", www, "-p", protocol, str(port)],
+                                    stdout=subprocess.DEVNULL, stderr=log)
+        return start
 
     def cpython(port, state, protocol):
         log = open(os.path.join(state, "cpython.log"), "ab")
@@ -151,8 +157,11 @@ def servers(state, www, binary):
         out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
         return [master] + [int(p) for p in out]
 
-    return [Server("httpserver", ours, proc_pids), Server("nginx", nginx, nginx_pids),
+    srvs = [Server("httpserver", build(binary, "httpserver"), proc_pids), Server("nginx", nginx, nginx_pids),
             Server("cpython", cpython, proc_pids)]
+    if baseline:
+        srvs.append(Server("baseline", build(baseline, "baseline"), proc_pids))
+    return srvs
 
 
 def wrk(port, path, conns, extra=()):
@@ -222,7 +231,7 @@ def main():
     www, state = os.path.join(work, "www"), os.path.join(work, "state")
     os.makedirs(state)
     make_tree(www)
-    srvs = servers(state, www, binary)
+    srvs = servers(state, www, binary, os.environ.get("BENCH_BASELINE"))
     results = {"cases": [], "memory": {}}
     started = time.time()
     try:
@@ -265,8 +274,8 @@ def main():
 
 def idle_case(srvs, state):
     name = "5 5,000 idle + keepalive on 16"
-    per = {"httpserver": [], "nginx": []}
-    errors = {"httpserver": 0, "nginx": 0}
+    per = {s.name: [] for s in srvs if s.name != "cpython"}
+    errors = {name: 0 for name in per}
     for _ in range(ROUNDS):
         for s in srvs:
             if s.name not in per:
@@ -301,14 +310,18 @@ def print_case(c, started):
 
 def report(results):
     print()
-    print("%-34s %12s %12s %12s %10s %10s  %s" % ("case", "httpserver", "nginx", "cpython", "vs nginx", "vs cpython",
-                                                  "errors (ours)"))
+    base = any("baseline" in c["median"] for c in results["cases"])
+    extra = ("%12s %12s" % ("baseline", "vs baseline")) if base else ""
+    print("%-34s %12s %12s %12s %10s %10s %s  %s" % ("case", "httpserver", "nginx", "cpython", "vs nginx",
+                                                     "vs cpython", extra, "errors (ours)"))
     for c in results["cases"]:
         m, r = c["median"], c["ratio_median"]
         fmt = lambda k: ("%12.0f" % m[k]) if k in m else "%12s" % "-"
         rat = lambda k: ("%9.2fx" % r[k]) if k in r else "%10s" % "-"
-        print("%-34s %s %s %s %s %s  %d  (%s)" % (c["case"], fmt("httpserver"), fmt("nginx"), fmt("cpython"),
-                                                 rat("nginx"), rat("cpython"), c["errors"]["httpserver"], c["unit"]))
+        more = ("%s %12s" % (fmt("baseline"), rat("baseline"))) if base else ""
+        print("%-34s %s %s %s %s %s %s  %d  (%s)" % (c["case"], fmt("httpserver"), fmt("nginx"), fmt("cpython"),
+                                                    rat("nginx"), rat("cpython"), more, c["errors"]["httpserver"],
+                                                    c["unit"]))
     mem = results["memory"]
     print()
     for k in sorted(mem):

@@ -56,18 +56,21 @@ fn normal_client(
     while !stop.load(Ordering::Relaxed) {
         // Alternate: a keep-alive connection with a few pipelined
         // requests, and one request per connection.
+        let phase = |what: &'static str| {
+            move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{what}: {e}"))
+        };
         let result = (|| -> std::io::Result<()> {
-            let mut s = TcpStream::connect(addr)?;
+            let mut s = TcpStream::connect(addr).map_err(phase("connect"))?;
             s.set_read_timeout(Some(Duration::from_secs(10)))?;
             let n = 1 + i % 4;
             let mut req = String::new();
             for k in 0..n {
                 req.push_str(&format!("GET /f{}.bin HTTP/1.1\r\nHost: x\r\n\r\n", (i + k) % 14));
             }
-            s.write_all(req.as_bytes())?;
+            s.write_all(req.as_bytes()).map_err(phase("write"))?;
             let mut buf = Vec::new();
             for k in 0..n {
-                let (status, body) = read_response(&mut s, &mut buf)?;
+                let (status, body) = read_response(&mut s, &mut buf).map_err(phase("read"))?;
                 if status != 200 || body != file_body((i + k) % 14) {
                     return Err(std::io::Error::other(format!("wrong answer for f{}", (i + k) % 14)));
                 }

@@ -310,8 +310,11 @@ mod tests {
         }
         for escaping in ["/out/secret.txt", "/rel-out.txt"] {
             assert!(files.open(&translate_path(escaping)).is_err(), "{escaping}");
-            assert!(files.metadata(&translate_path(escaping)).is_err(), "{escaping}");
         }
+        // A link out is never reported as what it leads to; a regular file
+        // reached through an outside directory may be (one fstatat), and
+        // `open` then refuses it, with the 404 of a missing file.
+        assert!(files.metadata(&translate_path("/rel-out.txt")).is_err());
         assert!(files.metadata(&translate_path("/out/")).is_err(), "an outside directory is not reported");
         let names: Vec<Vec<u8>> =
             files.read_dir(&translate_path("/")).unwrap().into_iter().map(|e| e.name).collect();

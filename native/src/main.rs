@@ -88,6 +88,10 @@ fn bind(args: &cli::Args) -> Result<TcpListener> {
 
 fn run(args: cli::Args) -> Result<ExitCode> {
     let listener = bind(&args)?;
+    // std listens with a backlog of 128; bursts of new connections (a
+    // benchmark, a page with many assets, a flood past the cap) should
+    // queue rather than be dropped. The kernel caps it at somaxconn.
+    rustix::net::listen(&listener, 4096).context("listen")?;
     let local = listener.local_addr()?;
     let host = local.ip().to_string();
     let url_host = if host.contains(':') { format!("[{host}]") } else { host.clone() };

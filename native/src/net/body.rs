@@ -62,6 +62,9 @@ pub struct Sent {
     pub body: u64,
     /// The source has no more bytes (before its length, if it has one).
     pub ended: bool,
+    /// The transport took all it could: wait until it is writable before
+    /// the next call (which would only find it full).
+    pub blocked: bool,
 }
 
 impl Sent {
@@ -105,7 +108,7 @@ impl BodyWriter {
         };
         match result {
             Ok(()) => Ok(sent),
-            Err(e) if e.kind() == ErrorKind::WouldBlock && sent.any() => Ok(sent),
+            Err(e) if e.kind() == ErrorKind::WouldBlock && sent.any() => Ok(Sent { blocked: true, ..sent }),
             Err(e) => Err(e),
         }
     }

@@ -86,6 +86,12 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                 Output::Log(entry) => log::line(&self.client, &entry.message()),
                 Output::Write(bytes) => match self.transport.write(bytes) {
                     Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                    Ok(n) if n < bytes.len() => {
+                        // A short write: the socket is full; trying again
+                        // now would only be told so.
+                        self.engine.handle(Input::Written(n), now).map_err(usage)?;
+                        return Ok(Wait::Writable);
+                    }
                     Ok(n) => self.engine.handle(Input::Written(n), now).map_err(usage)?,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Wait::Writable),
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -98,6 +104,9 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                             self.engine.handle(Input::BodyCopied(sent.body), now).map_err(usage)?;
                             if sent.ended {
                                 self.engine.handle(Input::BodyEnded, now).map_err(usage)?;
+                            }
+                            if sent.blocked {
+                                return Ok(Wait::Writable);
                             }
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Wait::Writable),

@@ -355,9 +355,13 @@ fn persistence_is_announced_where_the_client_could_not_tell() {
         // The client asked to close, or cannot persist: it knows.
         (Http11, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", len0(), None, false),
         (Http11, "GET / HTTP/1.0\r\n\r\n", len0(), None, false),
-        // An HTTP/1.0 server's responses never persist: as CPython, nothing added.
-        (Http10, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", len0(), None, false),
-        (Http10, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", len0(), None, false),
+        // An HTTP/1.0 server never persists: a client that could expect it
+        // to is told so (wget would otherwise reuse the connection); a
+        // plain HTTP/1.0 client gets CPython's bytes.
+        (Http10, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", len0(), Some("close"), false),
+        (Http10, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", len0(), Some("close"), false),
+        (Http10, "GET / HTTP/1.0\r\n\r\n", len0(), None, false),
+        (Http10, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", len0(), None, false),
         // The reply said it already.
         (
             Http11,

@@ -501,9 +501,9 @@ impl Connection {
     /// sets; on top of that a body framed by the close, a stopping server
     /// or a broken request stream close it. RFC 9112 section 9.6: a client
     /// that could expect the connection to stay open (HTTP/1.1, or
-    /// HTTP/1.0 that asked with `keep-alive`) is told `close`; an HTTP/1.0
-    /// client whose connection stays open is told `keep-alive`, since that
-    /// is not its default. (CPython does neither.)
+    /// HTTP/1.0 that asked with `keep-alive`) is told `close`, in either
+    /// server mode; an HTTP/1.0 client whose connection stays open is told
+    /// `keep-alive`, since that is not its default. (CPython does neither.)
     fn persistence(
         &self,
         answering: Answering,
@@ -533,7 +533,11 @@ impl Connection {
                 close = Some(CloseReason::ProtocolError);
             }
         }
-        let client_may_persist = answering.client != ClientWants::Close && server_persists;
+        // Whatever the server's version: an HTTP/1.1 client reading an
+        // HTTP/1.0 status line may still try to reuse the connection
+        // (wget and wrk do), and RFC 9112 9.6 has a server that does not
+        // persist say `close`.
+        let client_may_persist = answering.client != ClientWants::Close;
         let announce = match close {
             Some(_) if client_may_persist && !reply.close && answering.form != Form::Http09 => Some("close"),
             None if answering.client == ClientWants::KeepAlive10 && !reply.keep_alive => Some("keep-alive"),

@@ -351,6 +351,25 @@ fn idle_and_io_limits() {
 }
 
 #[test]
+fn time_the_handler_takes_is_not_held_against_the_client() {
+    // A handler that blocks (a CGI script working for 30 s) with a 20 s
+    // I/O limit: the reply still goes out; the limit counts from when the
+    // handler returned.
+    let mut d = Driver::new(timeouts(), simple());
+    d.engine.handle(Input::Bytes(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"), d.now).unwrap();
+    // The poll that dispatches (and hands out the log entry).
+    assert!(matches!(d.engine.poll(&mut d.handler, d.now), Output::Log(_)));
+    d.advance(30);
+    match d.engine.poll(&mut d.handler, d.now) {
+        Output::Body { .. } | Output::Write(_) => {}
+        other => panic!("the reply was dropped: {other:?}"),
+    }
+    // And a client that then stalls for longer than the limit is cut off.
+    d.advance(21);
+    assert!(matches!(d.engine.poll(&mut d.handler, d.now), Output::Close));
+}
+
+#[test]
 fn lingering_close_is_bounded() {
     // An error with the client still sending: shut the write side, drain.
     let mut d = Driver::new(timeouts(), simple());

@@ -98,7 +98,9 @@ impl BodyDecoder {
                 Ok(BodyStep::Progress { consumed: line, data: (0, 0) })
             }
             BodyDecoder::Trailers(seen) => {
-                let line = match crlf_line(input, MAX_TRAILERS - seen)? {
+                // `seen` never passes MAX_TRAILERS: every line is counted
+                // against what is left, CRLF included.
+                let line = match crlf_line(input, MAX_TRAILERS.saturating_sub(seen))? {
                     Some(line) => line,
                     None => return Ok(BodyStep::NeedData),
                 };
@@ -119,11 +121,12 @@ impl BodyDecoder {
 
 /// Length of the CRLF-terminated line at the start of `input` (CRLF
 /// included), `None` if incomplete. A bare CR or LF inside is an error,
-/// as is a line longer than `max`.
+/// as is a line longer than `max`, CRLF included.
 fn crlf_line(input: &[u8], max: usize) -> Result<Option<usize>, ProtocolError> {
+    let too_long = || Err(chunk_error("line too long"));
     for (i, &b) in input.iter().enumerate() {
-        if i >= max {
-            return Err(chunk_error("line too long"));
+        if i + 2 > max {
+            return too_long();
         }
         match b {
             b'\n' => return Err(chunk_error("line not ended by CRLF")),
@@ -138,8 +141,8 @@ fn crlf_line(input: &[u8], max: usize) -> Result<Option<usize>, ProtocolError> {
             _ => {}
         }
     }
-    if input.len() >= max {
-        return Err(chunk_error("line too long"));
+    if input.len() + 2 > max {
+        return too_long();
     }
     Ok(None)
 }
@@ -222,6 +225,28 @@ mod tests {
         let mut long = vec![b'1'; 1];
         long.extend(std::iter::repeat(b' ').take(MAX_CHUNK_LINE));
         assert_eq!(decode(BodyDecoder::ChunkSize, &long, 100), Err(400));
+    }
+
+    #[test]
+    fn trailers_are_capped_whatever_the_line_lengths() {
+        // One trailer line just under the cap, then another: refused, never
+        // an arithmetic overflow or an unbounded line.
+        let mut input = b"0\r\nX:".to_vec();
+        input.extend(std::iter::repeat(b'a').take(MAX_TRAILERS - 5));
+        input.extend_from_slice(b"\r\nY:");
+        input.extend(std::iter::repeat(b'b').take(100_000));
+        for split in [509, 4096, 1 << 20] {
+            assert_eq!(decode(BodyDecoder::ChunkSize, &input, split), Err(400), "{split}");
+        }
+        // The cap counts every byte, CRLFs and the blank line included.
+        let mut fits = b"0\r\nX:".to_vec();
+        fits.extend(std::iter::repeat(b'a').take(MAX_TRAILERS - 4));
+        fits.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(decode(BodyDecoder::ChunkSize, &fits, 1000), Err(400), "the blank line is over the cap");
+        let mut under = b"0\r\nX:".to_vec();
+        under.extend(std::iter::repeat(b'a').take(MAX_TRAILERS - 6));
+        under.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(decode(BodyDecoder::ChunkSize, &under, 1000), Ok((Vec::new(), 0)));
     }
 
     #[test]

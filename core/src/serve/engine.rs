@@ -176,6 +176,11 @@ pub struct Engine<B> {
     since: Instant,
     /// A response was finished on this connection (idle vs. new).
     served: bool,
+    /// A reply was just made: the handler may have taken long to make it
+    /// (a CGI script), so the wait for the reply to go out counts from the
+    /// next `now` the shell passes (when it acts on the output), not from
+    /// the one before the handler ran.
+    handler_ran: bool,
 }
 
 impl<B> Engine<B> {
@@ -195,6 +200,7 @@ impl<B> Engine<B> {
             wait: Wait::Head,
             since: now.mono,
             served: false,
+            handler_ran: false,
         }
     }
 
@@ -224,6 +230,7 @@ impl<B> Engine<B> {
 
     /// Tell the engine what happened.
     pub fn handle(&mut self, input: Input<'_>, now: Now) -> Result<(), UsageError> {
+        self.catch_up(now);
         let mut progress = false;
         match input {
             Input::Bytes(bytes) => match self.stage {
@@ -306,6 +313,7 @@ impl<B> Engine<B> {
             self.logs.pop_front();
             self.log_shown = false;
         }
+        self.catch_up(now);
         if let Some(deadline) = self.timeout() {
             if now.mono >= deadline && self.stage != Stage::Closed {
                 self.expire(handler);
@@ -479,6 +487,7 @@ impl<B> Engine<B> {
     /// head, then its body if it is in memory; a body to copy becomes the
     /// body job.
     fn start_reply(&mut self, request_line: &str, reply: Reply<B>, now: Now) {
+        self.handler_ran = true;
         let (mut head, mut body, error) = reply.into_parts();
         if let Some(error) = error {
             let (page, entry) = render_error(&self.config, &mut head, &error);
@@ -548,6 +557,14 @@ impl<B> Engine<B> {
         } else {
             Stage::Closed
         };
+    }
+
+    /// After a reply was made, the wait for it to go out starts now.
+    fn catch_up(&mut self, now: Now) {
+        if self.handler_ran {
+            self.handler_ran = false;
+            self.since = now.mono;
+        }
     }
 
     /// Restart the clock when what the connection waits for changes.

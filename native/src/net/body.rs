@@ -122,7 +122,9 @@ impl BodyWriter {
         scratch: &mut Vec<u8>,
         sent: &mut Sent,
     ) -> io::Result<()> {
-        let mut left = len.unwrap_or(u64::MAX);
+        // What is still to be read: the bytes already read and not yet
+        // sent count against the length too.
+        let mut left = len.map_or(u64::MAX, |l| l.saturating_sub(self.unsent.len() as u64));
         let mut source_ended = false;
         loop {
             if self.unsent.is_empty() && left > 0 {
@@ -342,6 +344,33 @@ mod tests {
         let (got, ended) = send_all(b"abc", 0, 10, 4);
         assert!(ended);
         assert_eq!(got, b"HEAD\r\n\r\nabc");
+    }
+
+    #[test]
+    fn a_stream_longer_than_its_length_stops_at_the_length() {
+        // A script saying Content-Length: 50000 and writing 100000 bytes,
+        // to a socket that takes 3000 at a time.
+        let mut source = std::io::Cursor::new(vec![b'x'; 100_000]);
+        struct Stream<'a>(&'a mut std::io::Cursor<Vec<u8>>);
+        impl BodySource for Stream<'_> {
+            fn as_file(&self) -> Option<&File> {
+                None
+            }
+            fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0.read(buf)
+            }
+        }
+        let mut t = Narrow { got: Vec::new(), room: 0 };
+        let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
+        let mut left = 50_000u64;
+        while left > 0 {
+            t.room = 3000;
+            let sent =
+                writer.send(&mut t, b"", &mut Stream(&mut source), 0, Some(left), &mut scratch).unwrap();
+            assert!(!sent.ended);
+            left -= sent.body;
+        }
+        assert_eq!(t.got.len(), 50_000);
     }
 
     #[test]

@@ -80,6 +80,9 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         scratch: &mut Vec<u8>,
         short_read_drains: bool,
     ) -> io::Result<Wait> {
+        // Whatever woke this connection, read again before believing the
+        // socket is empty (edge-triggered epoll reports new input once).
+        self.drained = false;
         loop {
             let now = now();
             match self.engine.poll(handler, now) {
@@ -100,6 +103,9 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                 Output::Body { head, source, offset, len } => {
                     match self.body.send(&mut self.transport, head, source, offset, len, scratch) {
                         Ok(sent) => {
+                            // A stream (a script's output) may have kept
+                            // us waiting: report with the time it is now.
+                            let now = self::now();
                             self.engine.handle(Input::Written(sent.head), now).map_err(usage)?;
                             self.engine.handle(Input::BodyCopied(sent.body), now).map_err(usage)?;
                             if sent.ended {

@@ -692,3 +692,128 @@ fn head_runs_the_script_and_sends_no_body() {
     let _ = get(theirs.addr, "HEAD /cgi-bin/head.sh HTTP/1.0\r\n\r\n");
     assert!(marker.exists(), "CPython did not run the script for HEAD");
 }
+
+/// Read from `s` until a whole response head (through its blank line) is
+/// in, or the connection ends or stays quiet past the read timeout.
+fn read_head(s: &mut TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    head
+}
+
+/// A reply that needs nothing more from its script does not wait for the
+/// script to exit: a HEAD's head, and a body whose script closed its
+/// output, arrive whole (connection closed) while the script still runs,
+/// held by a gate only the test opens. The script then finishes on its
+/// own and its exit is logged.
+#[test]
+fn replies_do_not_wait_for_scripts_that_keep_running() {
+    let root = TempDir::new("cgi-release");
+    cgi_tree(root.path());
+    let marks = marks_dir(root.path());
+    let gate = marks.join("gate");
+    // Bounded: the gate loop gives up after 20 s whatever happens.
+    let wait_gate = format!(
+        "i=0\nwhile [ ! -e '{}' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n",
+        gate.display()
+    );
+    let pid_file = |name: &str| marks.join(format!("{name}.pid"));
+    script(
+        root.path(),
+        "cgi-bin/held.sh",
+        &format!(
+            "#!/bin/sh\necho $$ > '{}'\nprintf 'Content-Type: text/plain\\r\\nX-Script: held\\r\\n\\r\\nbody\\n'\n{wait_gate}",
+            pid_file("held").display()
+        ),
+        0o755,
+    );
+    script(
+        root.path(),
+        "cgi-bin/closes.sh",
+        &format!(
+            "#!/bin/sh\necho $$ > '{}'\nprintf 'Content-Type: text/plain\\r\\n\\r\\nall of it\\n'\nexec 1>&-\n{wait_gate}",
+            pid_file("closes").display()
+        ),
+        0o755,
+    );
+    let ours = ServerProcess::ours_in(root.path(), &["--cgi"]);
+    for (name, request, body) in [
+        ("held", "HEAD /cgi-bin/held.sh HTTP/1.0\r\n\r\n", &b""[..]),
+        ("closes", "GET /cgi-bin/closes.sh HTTP/1.0\r\n\r\n", &b"all of it\n"[..]),
+    ] {
+        let mut s = TcpStream::connect_timeout(&ours.addr, Duration::from_secs(5)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut raw = read_head(&mut s);
+        raw.extend(read_to_close(&mut s));
+        let pid = pid_from(&pid_file(name));
+        assert!(running(pid), "{name}: the script ended with its gate shut; log: {:?}", ours.take_log());
+        let r = parse_response(&raw);
+        assert_eq!(r.status(), 200, "{name}: {}", show(&raw));
+        assert_eq!(r.body, body, "{name}: {}", show(&raw));
+        if name == "held" {
+            assert_eq!(r.header("X-Script"), Some("held"));
+        }
+    }
+    std::fs::write(&gate, b"").unwrap();
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while log.iter().filter(|l: &&String| l.ends_with("CGI script exited OK")).count() < 2
+        && Instant::now() < deadline
+    {
+        log.extend(ours.take_log_expecting(1));
+    }
+    assert_eq!(
+        log.iter().filter(|l| l.ends_with("CGI script exited OK")).count(),
+        2,
+        "both scripts' exits are logged: {log:?}"
+    );
+}
+
+/// Scripts still running when the server stops (here one left to finish
+/// after its HEAD reply, and a process it started) are killed: nothing of
+/// the server outlives it.
+#[test]
+fn stopping_the_server_kills_scripts_still_running() {
+    let root = TempDir::new("cgi-stop");
+    cgi_tree(root.path());
+    let marks = marks_dir(root.path());
+    let (script_pid, child_pid) = (marks.join("script.pid"), marks.join("child.pid"));
+    script(
+        root.path(),
+        "cgi-bin/lingers.sh",
+        &format!(
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nsleep 60 </dev/null >/dev/null 2>&1 &\necho $! > '{}'\necho $$ > '{}'\nexec sleep 60\n",
+            child_pid.display(),
+            script_pid.display()
+        ),
+        0o755,
+    );
+    let mut ours = ServerProcess::ours_in(root.path(), &["--cgi"]);
+    let raw = get(ours.addr, "HEAD /cgi-bin/lingers.sh HTTP/1.0\r\n\r\n");
+    assert_eq!(parse_response(&raw).status(), 200, "{}", show(&raw));
+    let pids = [pid_from(&script_pid), pid_from(&child_pid)];
+    let _strays = StraySleeps(pids.to_vec());
+    assert!(pids.iter().all(|&p| running(p)), "the script ended on its own; log: {:?}", ours.take_log());
+
+    let ok = std::process::Command::new("kill").args(["-15", &ours.pid().to_string()]).status().unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ours.is_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!ours.is_running(), "the server did not stop on SIGTERM");
+    while pids.iter().any(|&p| running(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (what, pid) in ["script", "its child"].iter().zip(pids) {
+        assert!(!running(pid), "the {what} (pid {pid}) outlived the server");
+    }
+}

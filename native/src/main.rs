@@ -155,6 +155,7 @@ fn run(args: cli::Args) -> Result<ExitCode> {
             net::epoll::run(listener, app, pump_stop)
         };
         if let Err(e) = result {
+            cgi::kill_running_scripts();
             log::flush();
             eprintln!("httpserver: error: {e:#}");
             std::process::exit(1);
@@ -171,6 +172,9 @@ fn run(args: cli::Args) -> Result<ExitCode> {
             break;
         }
     }
+    // Scripts still running (past the grace period, or left to finish
+    // after their replies) do not outlive the server.
+    cgi::kill_running_scripts();
     log::flush();
     if signal == Signal::SIGINT {
         // As CPython on Ctrl-C.

@@ -21,7 +21,7 @@ use httpserver_core::{Acceptance, Body, BodyUse, Handler, Reply, Request, Reques
 use crate::fs::NativeFiles;
 use crate::log;
 
-pub use script::ScriptOutput;
+pub use script::{kill_running_scripts, ScriptOutput};
 use script::{Script, ScriptInput};
 
 /// CGI settings, fixed at start-up.
@@ -156,6 +156,16 @@ impl CgiHandler {
                 log::line(&self.client, &format!("CGI script output refused: {why}"));
                 bad_gateway()
             }
+        }
+    }
+}
+
+impl Drop for CgiHandler {
+    /// The connection ended while a script was reading its body: the
+    /// script is released (stopped if its client has gone), not waited for.
+    fn drop(&mut self) {
+        if let Some(Pending::Running(script)) = self.pending.take() {
+            script.release();
         }
     }
 }

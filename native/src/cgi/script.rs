@@ -3,7 +3,9 @@
 //! in meanwhile can run instead, inside the root or out of it), fed its
 //! request body as it arrives, its output streamed back. It is stopped at
 //! its time limit or when its client goes away, and its reply ends when it
-//! exits, even if a child of its own keeps its output open.
+//! exits, even if a child of its own keeps its output open. A reply that
+//! needs nothing more from it (a HEAD) does not wait for it: it finishes
+//! on a thread of its own; a server stop kills what still runs.
 //!
 //! Every wait here is one `poll` over the script's pipes, its pidfd (ready
 //! when it exits), the client's socket and the deadline; the script is
@@ -16,12 +18,13 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use httpserver_core::cgi::{cgi_argv, parse_cgi_head, CgiScript};
 use httpserver_core::ResponseHead;
 use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, Signal};
 
 use crate::cgi::CgiConfig;
 use crate::fs::ScriptLocation;
@@ -34,6 +37,21 @@ const MAX_SCRIPT_HEAD: usize = 64 * 1024;
 /// script that answers before reading its input is not deadlocked against
 /// us, up to this much.
 const MAX_EARLY_OUTPUT: usize = 1 << 20;
+
+/// Scripts started and not yet reaped, by pid (each is also its process
+/// group's id): what a server stop kills. A pid leaves this list before it
+/// is reaped, so every pid in it is still one of ours.
+static LIVE: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+
+/// Kill every script still running, and what each started: the server is
+/// exiting, and nothing of it should outlive it.
+pub fn kill_running_scripts() {
+    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    for &pid in live.iter() {
+        let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
+    }
+}
 
 /// Where a script's standard input comes from.
 pub enum ScriptInput {
@@ -122,12 +140,10 @@ impl Script {
         // only makes system calls (no allocation, no lock): see `PreExec`.
         unsafe { cmd.pre_exec(move || hook.run()) };
         let mut child = cmd.spawn()?;
+        let pid = Pid::from_child(&child);
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
 
-        let pidfd = rustix::process::pidfd_open(
-            rustix::process::Pid::from_child(&child),
-            rustix::process::PidfdFlags::empty(),
-        )
-        .ok();
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok();
         let stdin = child.stdin.take();
         if let Some(stdin) = &stdin {
             rustix::io::ioctl_fionbio(stdin, true)?;
@@ -192,9 +208,9 @@ impl Script {
     fn stop(&mut self, why: Stopped) {
         if self.stopped.is_none() && !self.reaped {
             self.stopped = Some(why);
-            let pid = rustix::process::Pid::from_child(&self.child);
+            let pid = Pid::from_child(&self.child);
             // Not reaped yet: the group id still belongs to this script.
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            let _ = rustix::process::kill_process_group(pid, Signal::KILL);
             let _ = self.child.kill();
         }
     }
@@ -265,7 +281,7 @@ impl Script {
             match parse_cgi_head(&self.output, MAX_SCRIPT_HEAD, self.output_ended) {
                 Ok(Some((head, consumed))) => {
                     self.output.drain(..consumed);
-                    return Ok((head.into_response_head(), ScriptOutput { script: self }));
+                    return Ok((head.into_response_head(), ScriptOutput { script: Some(self) }));
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -306,6 +322,8 @@ impl Script {
         if self.stopped.is_none() {
             self.wait_for_exit();
         }
+        let pid = Pid::from_child(&self.child);
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != pid);
         let status = self.child.wait();
         self.reaped = true;
         if self.stopped == Some(Stopped::TimedOut) {
@@ -354,6 +372,42 @@ impl Script {
         }
     }
 
+    /// The reply no longer needs the script. One whose client has gone is
+    /// stopped; one still running is left to finish (its output drained,
+    /// then reaped and logged) on a thread of its own, so that neither the
+    /// reply's end nor the connection waits for it.
+    pub fn release(mut self) {
+        if self.reaped {
+            return;
+        }
+        if self.stopped.is_none() && self.client_gone_now() {
+            self.stop(Stopped::ClientGone);
+        }
+        self.peer = None;
+        self.stdin = None;
+        if self.stopped.is_some() || self.has_exited() {
+            // Reaped at once, as it is dropped here.
+            return;
+        }
+        // Should no thread start, the closure is dropped and with it the
+        // script: it is then reaped here.
+        let _ = std::thread::Builder::new()
+            .name("cgi-reaper".into())
+            .stack_size(128 * 1024)
+            .spawn(move || drop(self));
+    }
+
+    /// Whether the script has exited (checked without waiting; `false`
+    /// when that cannot be known without reaping it).
+    fn has_exited(&self) -> bool {
+        let pidfd = match &self.pidfd {
+            Some(pidfd) => pidfd,
+            None => return false,
+        };
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        matches!(rustix::event::poll(&mut fds, Some(&Default::default())), Ok(n) if n > 0)
+    }
+
     /// Whether the client's connection has closed (checked without waiting).
     fn client_gone_now(&self) -> bool {
         let peer = match &self.peer {
@@ -369,8 +423,8 @@ impl Script {
 
 impl Drop for Script {
     /// A script whose client has gone is stopped; one whose reply ended
-    /// (or was a HEAD) runs to its end, as CPython lets it. The client's
-    /// connection is not held open meanwhile.
+    /// (or was a HEAD) runs to its end, as CPython lets it, and is reaped.
+    /// This waits: `release` hands a running script to a thread first.
     fn drop(&mut self) {
         if !self.reaped {
             if self.stopped.is_none() && self.client_gone_now() {
@@ -384,7 +438,18 @@ impl Drop for Script {
 
 /// A script's output after its header block: the response body.
 pub struct ScriptOutput {
-    script: Script,
+    /// `None` once released.
+    script: Option<Script>,
+}
+
+impl Drop for ScriptOutput {
+    /// The reply is over (or had no body): the script is released, not
+    /// waited for.
+    fn drop(&mut self) {
+        if let Some(script) = self.script.take() {
+            script.release();
+        }
+    }
 }
 
 impl ScriptOutput {
@@ -392,7 +457,10 @@ impl ScriptOutput {
     /// exited and nothing more is waiting). An error when the script was
     /// stopped (time limit, client gone).
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let s = &mut self.script;
+        let s = match &mut self.script {
+            Some(s) => s,
+            None => return Ok(0),
+        };
         loop {
             if !s.output.is_empty() {
                 let n = buf.len().min(s.output.len());

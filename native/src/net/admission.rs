@@ -61,7 +61,12 @@ pub fn refuse(mut stream: TcpStream, config: &Config, client: &str) {
     let (reply, entry) = refusal(config, SystemTime::now());
     let _ = stream.set_nonblocking(true);
     let mut sink = [0u8; 4096];
-    let _ = stream.read(&mut sink);
+    // A bounded few reads: a request head and a little more, not a body.
+    for _ in 0..4 {
+        if !matches!(stream.read(&mut sink), Ok(n) if n == sink.len()) {
+            break;
+        }
+    }
     let _ = stream.write_all(&reply);
     let _ = stream.shutdown(Shutdown::Write);
     log::line(client, &entry.message());

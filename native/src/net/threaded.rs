@@ -33,7 +33,8 @@ pub fn run(listener: TcpListener, app: Arc<App>, stop: Arc<Stop>) -> anyhow::Res
         let mut fds =
             [PollFd::new(&listener, PollFlags::IN), PollFd::from_borrowed_fd(stop.fd(), PollFlags::IN)];
         poll_until(&mut fds, None)?;
-        loop {
+        // Until the backlog is empty, or a stop comes in the meantime.
+        while !stop.is_requested() {
             match listener.accept() {
                 Ok((stream, peer)) => start(stream, peer, &app, &admission, &stop),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,

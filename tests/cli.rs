@@ -323,7 +323,7 @@ fn sigterm_lets_a_download_under_way_finish() {
 
 /// An idle keep-alive connection (one response sent, nothing more asked)
 /// does not hold the stop for the grace period: on SIGTERM it sees EOF
-/// and the server exits 0 within 1.5 s. Both pumps.
+/// and the server exits 0 well before the grace period ends. Both pumps.
 #[test]
 fn sigterm_does_not_wait_for_idle_keep_alive() {
     let dir = TempDir::new("cli-idle");
@@ -346,10 +346,11 @@ fn sigterm_does_not_wait_for_idle_keep_alive() {
         let sent = server.signal(SIGTERM);
         let eof = s.read(&mut buf);
         let closed = sent.elapsed();
-        let (status, took) = server.wait_exit(sent, Duration::from_millis(1500));
+        // Under the 5 s grace: a server that waited it out would fail here.
+        let (status, took) = server.wait_exit(sent, Duration::from_secs(4));
         eprintln!("{flags:?}: after the signal, idle connection closed in {closed:?}, exit in {took:?}");
+        // EOF within the 3 s read timeout, not the timeout's error.
         assert!(matches!(eof, Ok(0)), "{flags:?}: expected EOF, got {eof:?}");
-        assert!(closed < Duration::from_millis(1500), "{flags:?}: idle connection closed after {closed:?}");
         assert_eq!(status.code(), Some(0), "{flags:?}");
     }
 }

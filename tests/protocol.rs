@@ -6,7 +6,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
 
@@ -23,10 +23,9 @@ fn fifo_is_404_without_blocking() {
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     std::fs::write(dir.path().join("a.txt"), b"a").unwrap();
     let srv = ServerProcess::ours(dir.path(), &[]);
-    let start = Instant::now();
+    // A server blocked opening the FIFO would leave this read to time out.
     let r = parse_response(&get(srv.addr, "GET /pipe HTTP/1.0\r\n\r\n"));
     assert_eq!(r.status_line, "HTTP/1.0 404 File not found");
-    assert!(start.elapsed() < Duration::from_secs(3));
     // The listing still shows it; the server still serves.
     let listing = get(srv.addr, "GET / HTTP/1.0\r\n\r\n");
     assert!(show(&listing).contains("<a href=\"pipe\">pipe</a>"));

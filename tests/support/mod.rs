@@ -284,6 +284,41 @@ pub fn exchange(addr: SocketAddr, request: &[u8], half_close: bool, timeout: Dur
     read_to_close(&mut s)
 }
 
+/// [`exchange`], also saying whether the server closed the connection
+/// (EOF or reset) rather than going quiet past `timeout`.
+pub fn exchange_to_close(
+    addr: SocketAddr,
+    request: &[u8],
+    half_close: bool,
+    timeout: Duration,
+) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(request);
+    if half_close {
+        let _ = s.shutdown(Shutdown::Write);
+    }
+    read_until_closed(&mut s)
+}
+
+/// Read until the server closes (EOF or reset: `true`) or the read
+/// timeout passes with nothing more (`false`).
+pub fn read_until_closed(s: &mut TcpStream) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                let quiet = matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut);
+                return (out, !quiet);
+            }
+        }
+    }
+}
+
 /// Read until EOF, a reset, or the read timeout.
 pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();

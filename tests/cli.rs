@@ -65,30 +65,33 @@ fn help_exits_0_and_lists_the_options() {
 #[test]
 fn start_line_and_ctrl_c_like_cpython() {
     let dir = TempDir::new("cli");
+    // `Spawned` reads the start line; check it here in full.
     let mut child = Command::new(our_binary())
         .args(["-b", "127.0.0.1", "-d", dir.path().to_str().unwrap(), "0"])
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let stdout = child.stdout.take().unwrap();
+    let guard = KillOnDrop(child);
     let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    drop(guard);
     let port: u16 = line.split(" port ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert_eq!(line, format!("Serving HTTP on 127.0.0.1 port {port} (http://127.0.0.1:{port}/) ...\n"));
+
     // It serves, then SIGINT ends it with CPython's message and status 0.
-    let resp = get(([127, 0, 0, 1], port).into(), "GET / HTTP/1.0\r\n\r\n");
+    let mut server = Spawned::start(dir.path(), &[]);
+    let resp = get(server.addr(), "GET / HTTP/1.0\r\n\r\n");
     assert!(resp.starts_with(b"HTTP/1.0 200 OK\r\n"));
-    send_signal(child.id(), 2);
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    assert_eq!(rest, "\nKeyboard interrupt received, exiting.\n");
+    let sent = server.signal(2);
+    let (status, _) = server.wait_exit(sent, Duration::from_secs(10));
+    assert_eq!(server.stdout_rest(), "\nKeyboard interrupt received, exiting.\n");
     assert_eq!(status.code(), Some(0));
     // The request's log line was written before the exit (lines are batched).
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    assert!(err.contains("\"GET / HTTP/1.0\" 200 -"), "{err:?}");
+    let log = server.log().join("\n");
+    assert!(log.contains("\"GET / HTTP/1.0\" 200 -"), "{log:?}");
 }
 
 /// Send a signal with the `kill` command (keeps the tests free of libc).
@@ -107,8 +110,10 @@ fn default_bind_is_dual_stack() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _guard = KillOnDrop(child);
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
     let port: u16 = line.split(" port ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     if line.starts_with("Serving HTTP on :: port") {
         assert_eq!(line, format!("Serving HTTP on :: port {port} (http://[::]:{port}/) ...\n"));
@@ -124,8 +129,17 @@ fn default_bind_is_dual_stack() {
     }
     let v4 = get(([127, 0, 0, 1], port).into(), "GET / HTTP/1.0\r\n\r\n");
     assert!(v4.starts_with(b"HTTP/1.0 200 OK"), "IPv4 client");
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// A server the test started, killed (by pid) and reaped however the test
+/// ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

@@ -274,14 +274,7 @@ pub fn normalise_log_line(line: &str) -> String {
 /// Send `request`, half-close if asked, and read until the server closes
 /// (or `timeout` passes with nothing more).
 pub fn exchange(addr: SocketAddr, request: &[u8], half_close: bool, timeout: Duration) -> Vec<u8> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    s.set_read_timeout(Some(timeout)).unwrap();
-    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
-    let _ = s.write_all(request);
-    if half_close {
-        let _ = s.shutdown(Shutdown::Write);
-    }
-    read_to_close(&mut s)
+    exchange_to_close(addr, request, half_close, timeout).0
 }
 
 /// [`exchange`], also saying whether the server closed the connection
@@ -321,14 +314,7 @@ pub fn read_until_closed(s: &mut TcpStream) -> (Vec<u8>, bool) {
 
 /// Read until EOF, a reset, or the read timeout.
 pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
+    read_until_closed(s).0
 }
 
 /// One request on a fresh connection, read to close.

@@ -818,3 +818,52 @@ fn stopping_the_server_kills_scripts_still_running() {
         assert!(!running(pid), "the {what} (pid {pid}) outlived the server");
     }
 }
+
+/// Scripts left to finish after their replies are capped (debug builds
+/// take the cap from HTTPSERVER_TEST_MAX_RELEASED; here 1): past it, a
+/// reply waits for its script, so requests cannot start scripts faster
+/// than they end. The second HEAD's head comes only once the gate that
+/// holds both scripts opens.
+#[test]
+fn scripts_left_to_finish_are_capped() {
+    let root = TempDir::new("cgi-cap");
+    cgi_tree(root.path());
+    let marks = marks_dir(root.path());
+    let gate = marks.join("gate");
+    script(
+        root.path(),
+        "cgi-bin/held.sh",
+        &format!(
+            "#!/bin/sh\necho $$ > '{}/held-'\"$QUERY_STRING\"'.pid'\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\ni=0\nwhile [ ! -e '{}' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n",
+            marks.display(),
+            gate.display()
+        ),
+        0o755,
+    );
+    let binary = our_binary();
+    let ours = ServerProcess::start_in(
+        "httpserver",
+        Path::new("env"),
+        &["HTTPSERVER_TEST_MAX_RELEASED=1", binary.to_str().unwrap()],
+        &["--cgi"],
+        Some(root.path()),
+    );
+    let head_of = |query: &str, timeout: Duration| {
+        let mut s = TcpStream::connect_timeout(&ours.addr, Duration::from_secs(5)).expect("connect");
+        s.set_read_timeout(Some(timeout)).unwrap();
+        s.write_all(format!("HEAD /cgi-bin/held.sh?{query} HTTP/1.0\r\n\r\n").as_bytes()).unwrap();
+        (read_head(&mut s), s)
+    };
+    let (first, _) = head_of("1", Duration::from_secs(10));
+    assert_eq!(parse_response(&first).status(), 200, "{}", show(&first));
+    // The cap is taken: this reply waits for its script, which waits for
+    // the gate. Nothing can arrive before the gate opens.
+    let (early, mut second) = head_of("2", Duration::from_secs(1));
+    let pids = [pid_from(&marks.join("held-1.pid")), pid_from(&marks.join("held-2.pid"))];
+    assert!(early.is_empty(), "the second head came past the cap: {}", show(&early));
+    assert!(pids.iter().all(|&p| running(p)), "a script ended with its gate shut");
+    std::fs::write(&gate, b"").unwrap();
+    second.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let late = read_head(&mut second);
+    assert_eq!(parse_response(&late).status(), 200, "{}", show(&late));
+}

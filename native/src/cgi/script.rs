@@ -18,6 +18,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -42,6 +43,23 @@ const MAX_EARLY_OUTPUT: usize = 1 << 20;
 /// group's id): what a server stop kills. A pid leaves this list before it
 /// is reaped, so every pid in it is still one of ours.
 static LIVE: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+
+/// Scripts released by their replies and still finishing on threads of
+/// their own, and how many may be (each holds a few descriptors and a
+/// process; past this, a reply waits for its script as CPython's do).
+static RELEASED: AtomicUsize = AtomicUsize::new(0);
+const MAX_RELEASED: usize = 64;
+
+/// `MAX_RELEASED`; debug builds take `HTTPSERVER_TEST_MAX_RELEASED`
+/// instead, so the tests can reach the cap with a few scripts.
+fn max_released() -> usize {
+    if cfg!(debug_assertions) {
+        if let Some(n) = std::env::var("HTTPSERVER_TEST_MAX_RELEASED").ok().and_then(|v| v.parse().ok()) {
+            return n;
+        }
+    }
+    MAX_RELEASED
+}
 
 /// Kill every script still running, and what each started: the server is
 /// exiting, and nothing of it should outlive it.
@@ -141,15 +159,27 @@ impl Script {
         unsafe { cmd.pre_exec(move || hook.run()) };
         let mut child = cmd.spawn()?;
         let pid = Pid::from_child(&child);
+        let mut pipes = || -> io::Result<(Option<ChildStdin>, ChildStdout)> {
+            let stdin = child.stdin.take();
+            if let Some(stdin) = &stdin {
+                rustix::io::ioctl_fionbio(stdin, true)?;
+            }
+            let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout pipe"))?;
+            rustix::io::ioctl_fionbio(&stdout, true)?;
+            Ok((stdin, stdout))
+        };
+        let (stdin, stdout) = match pipes() {
+            Ok(pipes) => pipes,
+            Err(e) => {
+                // Not reaped yet: the group id is still this script's.
+                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
-
         let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok();
-        let stdin = child.stdin.take();
-        if let Some(stdin) = &stdin {
-            rustix::io::ioctl_fionbio(stdin, true)?;
-        }
-        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout pipe"))?;
-        rustix::io::ioctl_fionbio(&stdout, true)?;
         if let Some(stderr) = child.stderr.take() {
             let client = client.to_string();
             let _ =
@@ -389,12 +419,23 @@ impl Script {
             // Reaped at once, as it is dropped here.
             return;
         }
+        if RELEASED.fetch_add(1, Ordering::SeqCst) >= max_released() {
+            // Enough are finishing unwatched: this one holds its
+            // connection until it ends (as every script did before), so
+            // that requests cannot start scripts faster than they end.
+            RELEASED.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        let finish = move || {
+            drop(self);
+            RELEASED.fetch_sub(1, Ordering::SeqCst);
+        };
         // Should no thread start, the closure is dropped and with it the
-        // script: it is then reaped here.
-        let _ = std::thread::Builder::new()
-            .name("cgi-reaper".into())
-            .stack_size(128 * 1024)
-            .spawn(move || drop(self));
+        // script: it is then reaped here (and the count left as it was).
+        if std::thread::Builder::new().name("cgi-reaper".into()).stack_size(128 * 1024).spawn(finish).is_err()
+        {
+            RELEASED.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// Whether the script has exited (checked without waiting; `false`

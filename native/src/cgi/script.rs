@@ -18,7 +18,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -61,13 +61,60 @@ fn max_released() -> usize {
     MAX_RELEASED
 }
 
+/// Set (under the `LIVE` lock) once the server is exiting: a script
+/// started after that is killed at once.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
 /// Kill every script still running, and what each started: the server is
-/// exiting, and nothing of it should outlive it.
+/// exiting, and nothing of it should outlive it. Waits briefly for the
+/// threads finishing released scripts to log their ends.
 pub fn kill_running_scripts() {
-    let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-    for &pid in live.iter() {
-        let _ = rustix::process::kill_process_group(pid, Signal::KILL);
-        let _ = rustix::process::kill_process(pid, Signal::KILL);
+    {
+        let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        EXITING.store(true, Ordering::SeqCst);
+        for &pid in live.iter() {
+            kill_group(pid);
+        }
+    }
+    let deadline = Instant::now() + std::time::Duration::from_millis(200);
+    while RELEASED.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// SIGKILL to a script and its process group. Only for a pid not yet
+/// reaped (so still the script's).
+fn kill_group(pid: Pid) {
+    let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+    let _ = rustix::process::kill_process(pid, Signal::KILL);
+}
+
+/// Whether the child `pid` has exited, without reaping it (so its pid
+/// stays ours).
+fn exited_unreaped(pid: Pid) -> bool {
+    use rustix::process::{waitid, WaitId, WaitIdOptions};
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    matches!(waitid(WaitId::Pid(pid), options), Ok(Some(_)))
+}
+
+/// One count in `RELEASED`, given back when dropped (however the thread
+/// holding it ends).
+struct ReleasedSlot;
+
+impl ReleasedSlot {
+    /// A slot, if fewer than the cap are taken.
+    fn take() -> Option<ReleasedSlot> {
+        if RELEASED.fetch_add(1, Ordering::SeqCst) >= max_released() {
+            RELEASED.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(ReleasedSlot)
+    }
+}
+
+impl Drop for ReleasedSlot {
+    fn drop(&mut self) {
+        RELEASED.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -84,6 +131,8 @@ pub enum ScriptInput {
 enum Stopped {
     TimedOut,
     ClientGone,
+    /// Its output cannot be relayed (a bad head, a failed read).
+    Refused,
 }
 
 /// What one wait saw.
@@ -168,17 +217,23 @@ impl Script {
             rustix::io::ioctl_fionbio(&stdout, true)?;
             Ok((stdin, stdout))
         };
-        let (stdin, stdout) = match pipes() {
+        let listed = pipes().and_then(|pipes| {
+            let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+            if EXITING.load(Ordering::SeqCst) {
+                return Err(io::Error::other("the server is exiting"));
+            }
+            live.push(pid);
+            Ok(pipes)
+        });
+        let (stdin, stdout) = match listed {
             Ok(pipes) => pipes,
             Err(e) => {
                 // Not reaped yet: the group id is still this script's.
-                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
-                let _ = child.kill();
+                kill_group(pid);
                 let _ = child.wait();
                 return Err(e);
             }
         };
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
         let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok();
         if let Some(stderr) = child.stderr.take() {
             let client = client.to_string();
@@ -238,10 +293,8 @@ impl Script {
     fn stop(&mut self, why: Stopped) {
         if self.stopped.is_none() && !self.reaped {
             self.stopped = Some(why);
-            let pid = Pid::from_child(&self.child);
             // Not reaped yet: the group id still belongs to this script.
-            let _ = rustix::process::kill_process_group(pid, Signal::KILL);
-            let _ = self.child.kill();
+            kill_group(Pid::from_child(&self.child));
         }
     }
 
@@ -307,17 +360,26 @@ impl Script {
     /// or why the output cannot be relayed (the script is then stopped).
     pub fn into_output(mut self) -> Result<(ResponseHead, ScriptOutput), String> {
         self.stdin = None;
+        match self.read_head() {
+            Ok(head) => Ok((head, ScriptOutput { script: Some(self) })),
+            Err(why) => {
+                // Not relayed: nothing more is wanted from it.
+                self.stop(Stopped::Refused);
+                Err(why)
+            }
+        }
+    }
+
+    /// Read output until the script's header block is complete.
+    fn read_head(&mut self) -> Result<ResponseHead, String> {
         loop {
             match parse_cgi_head(&self.output, MAX_SCRIPT_HEAD, self.output_ended) {
                 Ok(Some((head, consumed))) => {
                     self.output.drain(..consumed);
-                    return Ok((head.into_response_head(), ScriptOutput { script: Some(self) }));
+                    return Ok(head.into_response_head());
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    self.stop(Stopped::ClientGone);
-                    return Err(e.to_string());
-                }
+                Err(e) => return Err(e.to_string()),
             }
             let ready = self.wait(false, true).map_err(|e| e.to_string())?;
             if self.must_stop(&ready) {
@@ -353,7 +415,12 @@ impl Script {
             self.wait_for_exit();
         }
         let pid = Pid::from_child(&self.child);
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != pid);
+        {
+            let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = live.iter().position(|&p| p == pid) {
+                live.swap_remove(i);
+            }
+        }
         let status = self.child.wait();
         self.reaped = true;
         if self.stopped == Some(Stopped::TimedOut) {
@@ -390,8 +457,9 @@ impl Script {
                 }
             }
             if self.output_ended && self.pidfd.is_none() {
-                // No pidfd (an old kernel): poll for the exit instead.
-                while matches!(self.child.try_wait(), Ok(None)) {
+                // No pidfd (an old kernel, or no descriptor to spare): poll
+                // for the exit instead, without reaping.
+                while !exited_unreaped(Pid::from_child(&self.child)) {
                     if Instant::now() >= self.deadline {
                         return self.stop(Stopped::TimedOut);
                     }
@@ -419,34 +487,25 @@ impl Script {
             // Reaped at once, as it is dropped here.
             return;
         }
-        if RELEASED.fetch_add(1, Ordering::SeqCst) >= max_released() {
+        let slot = match ReleasedSlot::take() {
+            Some(slot) => slot,
             // Enough are finishing unwatched: this one holds its
             // connection until it ends (as every script did before), so
             // that requests cannot start scripts faster than they end.
-            RELEASED.fetch_sub(1, Ordering::SeqCst);
-            return;
-        }
+            None => return,
+        };
         let finish = move || {
             drop(self);
-            RELEASED.fetch_sub(1, Ordering::SeqCst);
+            drop(slot);
         };
         // Should no thread start, the closure is dropped and with it the
-        // script: it is then reaped here (and the count left as it was).
-        if std::thread::Builder::new().name("cgi-reaper".into()).stack_size(128 * 1024).spawn(finish).is_err()
-        {
-            RELEASED.fetch_sub(1, Ordering::SeqCst);
-        }
+        // script (reaped here) and the slot.
+        let _ = std::thread::Builder::new().name("cgi-reaper".into()).stack_size(128 * 1024).spawn(finish);
     }
 
-    /// Whether the script has exited (checked without waiting; `false`
-    /// when that cannot be known without reaping it).
+    /// Whether the script has exited (checked without waiting or reaping).
     fn has_exited(&self) -> bool {
-        let pidfd = match &self.pidfd {
-            Some(pidfd) => pidfd,
-            None => return false,
-        };
-        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
-        matches!(rustix::event::poll(&mut fds, Some(&Default::default())), Ok(n) if n > 0)
+        exited_unreaped(Pid::from_child(&self.child))
     }
 
     /// Whether the client's connection has closed (checked without waiting).
@@ -632,5 +691,31 @@ fn log_stderr(stderr: std::process::ChildStderr, client: &str) {
                 log::line(client, &format!("CGI script stderr: {text}"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// The exit is seen (twice: nothing was consumed) and the child is
+    /// still there to reap, with its status; a running child is not seen
+    /// as exited.
+    #[test]
+    fn an_exit_is_seen_without_reaping() {
+        let mut running = Command::new("sleep").arg("30").spawn().unwrap();
+        let mut done = Command::new("true").spawn().unwrap();
+        let pid = Pid::from_child(&done);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !exited_unreaped(pid) {
+            assert!(Instant::now() < deadline, "the exit was never seen");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(exited_unreaped(pid));
+        assert!(!exited_unreaped(Pid::from_child(&running)));
+        let _ = running.kill();
+        let _ = running.wait();
+        assert!(done.wait().unwrap().success());
     }
 }

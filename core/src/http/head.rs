@@ -17,14 +17,26 @@ pub const MAX_REQUEST_LINE: usize = 65_536;
 /// `http.client._MAXLINE`: a header line over this (line end included) → 431.
 pub const MAX_HEADER_LINE: usize = 65_536;
 
-/// Progress through one head: bytes already searched for line ends, the
-/// request line's length once known, header lines seen (the blank one
-/// included, as CPython counts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Progress through one head: bytes already searched for line ends, where
+/// the unfinished line begins, the request line once parsed (with its
+/// length and text), header lines seen (the blank one included, as
+/// CPython counts). Nothing is searched or parsed twice however the head
+/// is split.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct HeadReader {
     scanned: usize,
-    line_len: Option<usize>,
+    line_start: usize,
+    request: Option<ParsedLine>,
     lines: usize,
+}
+
+/// A request line that parsed, waiting for its header block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ParsedLine {
+    request: RequestLine,
+    text: String,
+    len: usize,
+    is_head: bool,
 }
 
 /// What is known of a request whose head failed, for its error reply.
@@ -54,9 +66,8 @@ impl HeadReader {
     /// `request_line` receives the request line as soon as it is known,
     /// for the log line of whatever reply follows.
     pub(crate) fn read(&mut self, data: &[u8], max_head: usize, request_line: &mut String) -> HeadOutcome {
-        let line_len = match self.line_len {
-            Some(n) => n,
-            None => match memchr(b'\n', &data[self.scanned..]) {
+        if self.request.is_none() {
+            let line_len = match memchr(b'\n', &data[self.scanned..]) {
                 None => {
                     if data.len() > MAX_REQUEST_LINE {
                         request_line.clear();
@@ -65,58 +76,61 @@ impl HeadReader {
                     self.scanned = data.len();
                     return HeadOutcome::Incomplete;
                 }
-                Some(i) => {
-                    let n = self.scanned + i + 1;
-                    if n > MAX_REQUEST_LINE {
-                        request_line.clear();
-                        return error(too_long_line(), FailedHead::default());
-                    }
-                    n
-                }
-            },
-        };
-        let text = latin1_string(&data[..line_len]);
-        let line = text.trim_end_matches(['\r', '\n']).to_string();
-        request_line.clone_from(&line);
-        let parsed = match parse_request_line(&line) {
-            Ok(RequestLine::Empty) => return HeadOutcome::Empty { consumed: line_len },
-            Ok(p) => p,
-            Err(e) => {
-                // CPython answers a bad HTTP/0.9 method without a status
-                // line; every other request-line error gets one here.
-                let http09 = e.kind() == ProtocolErrorKind::BadHttp09Method;
-                return error(e, FailedHead { http09, is_head: false });
-            }
-        };
-        let (is_head, words) = match &parsed {
-            RequestLine::Parsed { method, words, .. } => (method == "HEAD", *words),
-            RequestLine::Empty => (false, 0),
-        };
-        if words == 2 {
-            // HTTP/0.9: no headers. Answer at once (CPython would wait for a
-            // blank line that a real 0.9 client never sends).
-            return match parse_header_block(b"", parsed, line) {
-                Ok(head) => HeadOutcome::Request { head, consumed: line_len },
-                Err(e) => error(e, FailedHead { http09: true, is_head: false }),
+                Some(i) => self.scanned + i + 1,
             };
+            if line_len > MAX_REQUEST_LINE {
+                request_line.clear();
+                return error(too_long_line(), FailedHead::default());
+            }
+            let text = latin1_string(&data[..line_len]);
+            let line = text.trim_end_matches(['\r', '\n']).to_string();
+            request_line.clone_from(&line);
+            let parsed = match parse_request_line(&line) {
+                Ok(RequestLine::Empty) => return HeadOutcome::Empty { consumed: line_len },
+                Ok(p) => p,
+                Err(e) => {
+                    // CPython answers a bad HTTP/0.9 method without a status
+                    // line; every other request-line error gets one here.
+                    let http09 = e.kind() == ProtocolErrorKind::BadHttp09Method;
+                    return error(e, FailedHead { http09, is_head: false });
+                }
+            };
+            let (is_head, words) = match &parsed {
+                RequestLine::Parsed { method, words, .. } => (method == "HEAD", *words),
+                RequestLine::Empty => (false, 0),
+            };
+            if words == 2 {
+                // HTTP/0.9: no headers. Answer at once (CPython would wait for a
+                // blank line that a real 0.9 client never sends).
+                return match parse_header_block(b"", parsed, line) {
+                    Ok(head) => HeadOutcome::Request { head, consumed: line_len },
+                    Err(e) => error(e, FailedHead { http09: true, is_head: false }),
+                };
+            }
+            self.request = Some(ParsedLine { request: parsed, text: line, len: line_len, is_head });
+            self.line_start = line_len;
+            self.scanned = line_len;
         }
+        let (line_len, is_head) = match &self.request {
+            Some(p) => (p.len, p.is_head),
+            None => return HeadOutcome::Incomplete,
+        };
         let failed = FailedHead { http09: false, is_head };
-        let mut pos = self.scanned.max(line_len);
         loop {
-            match memchr(b'\n', &data[pos..]) {
+            match memchr(b'\n', &data[self.scanned..]) {
                 None => {
-                    if data.len() - pos > MAX_HEADER_LINE {
+                    if data.len() - self.line_start > MAX_HEADER_LINE {
                         return error(header_line_too_long(), failed);
                     }
                     if data.len() > max_head {
                         return error(head_too_large(max_head), failed);
                     }
-                    self.scanned = pos;
-                    self.line_len = Some(line_len);
+                    self.scanned = data.len();
                     return HeadOutcome::Incomplete;
                 }
                 Some(i) => {
-                    let this_line = &data[pos..pos + i + 1];
+                    let end = self.scanned + i + 1;
+                    let this_line = &data[self.line_start..end];
                     if this_line.len() > MAX_HEADER_LINE {
                         return error(header_line_too_long(), failed);
                     }
@@ -127,13 +141,19 @@ impl HeadReader {
                                 .with_explain(&format!("got more than {MAX_HEADER_LINES} headers"));
                         return error(e, failed);
                     }
-                    pos += i + 1;
-                    if pos > max_head {
+                    if end > max_head {
                         return error(head_too_large(max_head), failed);
                     }
-                    if this_line == b"\n" || this_line == b"\r\n" {
-                        return match parse_header_block(&data[line_len..pos], parsed, line) {
-                            Ok(head) => HeadOutcome::Request { head, consumed: pos },
+                    let blank = this_line == b"\n" || this_line == b"\r\n";
+                    self.line_start = end;
+                    self.scanned = end;
+                    if blank {
+                        let parsed = match self.request.take() {
+                            Some(p) => p,
+                            None => return HeadOutcome::Incomplete,
+                        };
+                        return match parse_header_block(&data[line_len..end], parsed.request, parsed.text) {
+                            Ok(head) => HeadOutcome::Request { head, consumed: end },
                             Err(e) => error(e, failed),
                         };
                     }
@@ -183,6 +203,19 @@ mod tests {
                 HeadOutcome::Error { error, .. } => return (error.status().to_string(), None),
             }
         }
+    }
+
+    /// Near-limit lines fed a byte at a time: each byte is searched once
+    /// (neither the request line nor an unfinished header line is read
+    /// again), and the limits still count whole lines.
+    #[test]
+    fn long_lines_arrive_a_byte_at_a_time() {
+        let target = format!("/{}", "a".repeat(60_000));
+        let value = "v".repeat(60_000);
+        let ok = format!("GET {target} HTTP/1.0\r\nX: {value}\r\n\r\n");
+        assert_eq!(read_in_pieces(ok.as_bytes(), 1), (target, Some(ok.len())));
+        let over = format!("GET / HTTP/1.0\r\nX: {}\r\n\r\n", "v".repeat(MAX_HEADER_LINE));
+        assert_eq!(read_in_pieces(over.as_bytes(), 1).0, "431");
     }
 
     #[test]

@@ -113,6 +113,7 @@ impl RequestHead {
 pub(crate) const MAX_HEADER_LINES: usize = 100;
 
 /// What the request line says, before headers are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum RequestLine {
     /// Nothing but white space: CPython closes the connection silently.
     Empty,

@@ -6,7 +6,6 @@
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-use crate::http::UsageError;
 use crate::log::LogEntry;
 use crate::serve::{Engine, Handler, Input, Now, Output};
 
@@ -87,15 +86,15 @@ where
                 if n == 0 {
                     return Err(io::ErrorKind::WriteZero.into());
                 }
-                engine.handle(Input::Written(n), shell.now()).map_err(usage)?;
+                engine.handle(Input::Written(n), shell.now())?;
             }
             Output::Body { head, source, offset, len } => {
                 let sent = shell.send_body(stream, head, source, offset, len)?;
                 let now = shell.now();
-                engine.handle(Input::Written(sent.head), now).map_err(usage)?;
-                engine.handle(Input::BodyCopied(sent.body), now).map_err(usage)?;
+                engine.handle(Input::Written(sent.head), now)?;
+                engine.handle(Input::BodyCopied(sent.body), now)?;
                 if sent.ended {
-                    engine.handle(Input::BodyEnded, now).map_err(usage)?;
+                    engine.handle(Input::BodyEnded, now)?;
                 }
             }
             Output::Read => {
@@ -106,8 +105,8 @@ where
                 }
                 shell.set_read_timeout(stream, timeout)?;
                 match stream.read(&mut buf) {
-                    Ok(0) => engine.handle(Input::Eof, shell.now()).map_err(usage)?,
-                    Ok(n) => engine.handle(Input::Bytes(&buf[..n]), shell.now()).map_err(usage)?,
+                    Ok(0) => engine.handle(Input::Eof, shell.now())?,
+                    Ok(n) => engine.handle(Input::Bytes(&buf[..n]), shell.now())?,
                     Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
@@ -124,8 +123,4 @@ where
             Output::Close => return stream.flush(),
         }
     }
-}
-
-fn usage(e: UsageError) -> io::Error {
-    io::Error::new(io::ErrorKind::Other, e)
 }

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::text::html_escape_into;
+
 /// Cap on a whole request head by default → 431. Above 128 KiB so that a
 /// single 64 KiB line still gets CPython's own `Line too long` first.
 pub const DEFAULT_MAX_HEAD: usize = 256 * 1024;
@@ -328,7 +330,10 @@ fn fill_error_template(template: &str, code: u16, message: &str, explain: &str) 
 
 /// `html.escape(s, quote=False)`.
 fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    let mut out = Vec::with_capacity(s.len());
+    html_escape_into(&mut out, s.as_bytes());
+    // Only ASCII bytes were replaced: still UTF-8.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

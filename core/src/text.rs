@@ -76,6 +76,18 @@ fn is_printable(c: char) -> bool {
     }
 }
 
+/// `html.escape(s, quote=False)` over bytes: `&`, `<`, `>`.
+pub(crate) fn html_escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        match b {
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            _ => out.push(b),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::py_repr;

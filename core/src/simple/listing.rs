@@ -2,6 +2,7 @@
 
 use crate::simple::files::ListingEntry;
 use crate::simple::url::{percent_decode, python_fs_bytes, quote_into};
+use crate::text::html_escape_into;
 
 /// The `Content-Type` of a listing (note the space, unlike error pages).
 pub(crate) const LISTING_CONTENT_TYPE: &str = "text/html; charset=utf-8";
@@ -71,18 +72,6 @@ fn sort_key(name: &[u8]) -> String {
         }
     }
     key
-}
-
-/// `html.escape(s, quote=False)` over bytes: `&`, `<`, `>`.
-fn html_escape_into(out: &mut Vec<u8>, s: &[u8]) {
-    for &b in s {
-        match b {
-            b'&' => out.extend_from_slice(b"&amp;"),
-            b'<' => out.extend_from_slice(b"&lt;"),
-            b'>' => out.extend_from_slice(b"&gt;"),
-            _ => out.push(b),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -93,10 +93,6 @@ fn log(client: &str, message: &str) {
     eprint!("{}", format_log_line(client, &time, message));
 }
 
-fn usage(e: httpserver_core::UsageError) -> io::Error {
-    io::Error::other(e)
-}
-
 /// Serve one connection until the engine closes it.
 pub async fn serve_connection(
     mut stream: TcpStream,
@@ -113,7 +109,10 @@ pub async fn serve_connection(
             Output::Log(entry) => log(&client, &entry.message()),
             Output::Write(bytes) => {
                 let n = stream.write(bytes).await?;
-                engine.handle(Input::Written(n), now).map_err(usage)?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                engine.handle(Input::Written(n), now)?;
             }
             Output::Body { head, source, offset, len } => {
                 // The head, then the range in chunks (pread at the offset).
@@ -122,10 +121,10 @@ pub async fn serve_connection(
                 let want = len.unwrap_or(u64::MAX).min(chunk.len() as u64) as usize;
                 let n = source.read_at(&mut chunk[..want], offset)?;
                 stream.write_all(&chunk[..n]).await?;
-                engine.handle(Input::Written(head_len), now).map_err(usage)?;
-                engine.handle(Input::BodyCopied(n as u64), now).map_err(usage)?;
+                engine.handle(Input::Written(head_len), now)?;
+                engine.handle(Input::BodyCopied(n as u64), now)?;
                 if n == 0 {
-                    engine.handle(Input::BodyEnded, now).map_err(usage)?;
+                    engine.handle(Input::BodyEnded, now)?;
                 }
             }
             Output::Read => {
@@ -138,8 +137,8 @@ pub async fn serve_connection(
                     None => read.await,
                 };
                 match outcome? {
-                    0 => engine.handle(Input::Eof, self::now()).map_err(usage)?,
-                    n => engine.handle(Input::Bytes(&buf[..n]), self::now()).map_err(usage)?,
+                    0 => engine.handle(Input::Eof, self::now())?,
+                    n => engine.handle(Input::Bytes(&buf[..n]), self::now())?,
                 }
             }
             Output::ShutdownWrite => stream.shutdown().await?,

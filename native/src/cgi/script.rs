@@ -552,11 +552,11 @@ impl Drop for ScriptOutput {
     }
 }
 
-impl ScriptOutput {
+impl Read for ScriptOutput {
     /// The next bytes of the body; 0 at its end (EOF, or the script has
     /// exited and nothing more is waiting). An error when the script was
     /// stopped (time limit, client gone).
-    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let s = match &mut self.script {
             Some(s) => s,
             None => return Ok(0),

@@ -16,6 +16,10 @@ use rustix::event::{eventfd, EventfdFlags};
 
 use crate::log;
 
+/// How long accepting pauses when accept fails (out of descriptors,
+/// say), instead of spinning.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// The cap on connections open at once, shared by every worker.
 #[derive(Debug)]
 pub struct Admission {

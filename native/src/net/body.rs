@@ -22,35 +22,29 @@ const SENDFILE_MAX: u64 = 1 << 30;
 
 /// A response body the engine describes as a byte range.
 pub trait BodySource {
-    /// A file, read by offset (`pread`, `sendfile`).
-    fn as_file(&self) -> Option<&File>;
+    /// How its bytes are read.
+    fn view(&mut self) -> BodyView<'_>;
+}
 
-    /// Otherwise a stream, read in order; 0 at its end.
-    fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+/// How a body source's bytes are read.
+pub enum BodyView<'a> {
+    /// A file, read by offset (`pread`, `sendfile`).
+    File(&'a File),
+    /// A stream, read in order; 0 at its end.
+    Stream(&'a mut dyn io::Read),
 }
 
 impl BodySource for File {
-    fn as_file(&self) -> Option<&File> {
-        Some(self)
-    }
-
-    fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        io::Read::read(self, buf)
+    fn view(&mut self) -> BodyView<'_> {
+        BodyView::File(self)
     }
 }
 
 impl BodySource for CgiBody {
-    fn as_file(&self) -> Option<&File> {
+    fn view(&mut self) -> BodyView<'_> {
         match self {
-            CgiBody::File(f) => Some(f),
-            CgiBody::Script(_) => None,
-        }
-    }
-
-    fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            CgiBody::File(f) => io::Read::read(f, buf),
-            CgiBody::Script(output) => output.read(buf),
+            CgiBody::File(f) => BodyView::File(f),
+            CgiBody::Script(output) => BodyView::Stream(output),
         }
     }
 }
@@ -102,9 +96,9 @@ impl BodyWriter {
         scratch: &mut Vec<u8>,
     ) -> io::Result<Sent> {
         let mut sent = Sent::default();
-        let result = match source.as_file() {
-            Some(file) => send_file(transport, head, file, offset, len, scratch, &mut sent),
-            None => self.send_stream(transport, head, source, len, scratch, &mut sent),
+        let result = match source.view() {
+            BodyView::File(file) => send_file(transport, head, file, offset, len, scratch, &mut sent),
+            BodyView::Stream(stream) => self.send_stream(transport, head, stream, len, scratch, &mut sent),
         };
         match result {
             Ok(()) => Ok(sent),
@@ -113,11 +107,11 @@ impl BodyWriter {
         }
     }
 
-    fn send_stream<T: Transport + ?Sized, S: BodySource + ?Sized>(
+    fn send_stream<T: Transport + ?Sized>(
         &mut self,
         transport: &mut T,
         head: &[u8],
-        source: &mut S,
+        source: &mut dyn io::Read,
         len: Option<u64>,
         scratch: &mut Vec<u8>,
         sent: &mut Sent,
@@ -129,7 +123,7 @@ impl BodyWriter {
         loop {
             if self.unsent.is_empty() && left > 0 {
                 scratch.resize(CHUNK.min(left.min(usize::MAX as u64) as usize), 0);
-                let n = source.read_stream(scratch)?;
+                let n = source.read(scratch)?;
                 if n == 0 {
                     source_ended = true;
                 } else {
@@ -346,27 +340,26 @@ mod tests {
         assert_eq!(got, b"HEAD\r\n\r\nabc");
     }
 
+    /// A script's output, as far as the writer can tell.
+    struct Stream(std::io::Cursor<Vec<u8>>);
+
+    impl BodySource for Stream {
+        fn view(&mut self) -> BodyView<'_> {
+            BodyView::Stream(&mut self.0)
+        }
+    }
+
     #[test]
     fn a_stream_longer_than_its_length_stops_at_the_length() {
         // A script saying Content-Length: 50000 and writing 100000 bytes,
         // to a socket that takes 3000 at a time.
-        let mut source = std::io::Cursor::new(vec![b'x'; 100_000]);
-        struct Stream<'a>(&'a mut std::io::Cursor<Vec<u8>>);
-        impl BodySource for Stream<'_> {
-            fn as_file(&self) -> Option<&File> {
-                None
-            }
-            fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                self.0.read(buf)
-            }
-        }
+        let mut source = Stream(std::io::Cursor::new(vec![b'x'; 100_000]));
         let mut t = Narrow { got: Vec::new(), room: 0 };
         let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
         let mut left = 50_000u64;
         while left > 0 {
             t.room = 3000;
-            let sent =
-                writer.send(&mut t, b"", &mut Stream(&mut source), 0, Some(left), &mut scratch).unwrap();
+            let sent = writer.send(&mut t, b"", &mut source, 0, Some(left), &mut scratch).unwrap();
             assert!(!sent.ended);
             left -= sent.body;
         }
@@ -375,25 +368,14 @@ mod tests {
 
     #[test]
     fn streams_keep_what_the_socket_did_not_take() {
-        let mut source = std::io::Cursor::new(b"0123456789".repeat(10_000));
-        struct Stream<'a>(&'a mut std::io::Cursor<Vec<u8>>);
-        impl BodySource for Stream<'_> {
-            fn as_file(&self) -> Option<&File> {
-                None
-            }
-            fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                self.0.read(buf)
-            }
-        }
+        let mut source = Stream(std::io::Cursor::new(b"0123456789".repeat(10_000)));
         let mut t = Narrow { got: Vec::new(), room: 0 };
         let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
         let mut head_pos = 0;
         let head = b"H\r\n\r\n";
         loop {
             t.room = 3000;
-            let sent = writer
-                .send(&mut t, &head[head_pos..], &mut Stream(&mut source), 0, None, &mut scratch)
-                .unwrap();
+            let sent = writer.send(&mut t, &head[head_pos..], &mut source, 0, None, &mut scratch).unwrap();
             head_pos += sent.head;
             if sent.ended {
                 break;

@@ -7,7 +7,7 @@ use std::io::{self, ErrorKind};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use httpserver_core::{Config, Engine, Handler, Input, Now, Output, UsageError};
+use httpserver_core::{Config, Engine, Handler, Input, Now, Output};
 
 use crate::log;
 use crate::net::admission::Permit;
@@ -31,18 +31,11 @@ pub struct Conn<T, B> {
     pub client: String,
     engine: Engine<B>,
     body: BodyWriter,
-    /// The last read was shorter than the buffer: nothing more is waiting
-    /// (saves the read that would answer `WouldBlock`).
-    drained: bool,
     _permit: Permit,
 }
 
 fn now() -> Now {
     Now::new(SystemTime::now(), Instant::now())
-}
-
-fn usage(e: UsageError) -> io::Error {
-    io::Error::other(e)
 }
 
 impl<T: Transport, B: BodySource> Conn<T, B> {
@@ -53,7 +46,6 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
             client,
             engine: Engine::new(config, now()),
             body: BodyWriter::default(),
-            drained: false,
             _permit: permit,
         }
     }
@@ -65,7 +57,7 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
 
     /// The server is stopping: finish what is under way, then close.
     pub fn stop(&mut self) -> io::Result<()> {
-        self.engine.handle(Input::Shutdown, now()).map_err(usage)
+        Ok(self.engine.handle(Input::Shutdown, now())?)
     }
 
     /// Carry out what the engine asks until it must wait for the socket.
@@ -80,9 +72,12 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         scratch: &mut Vec<u8>,
         short_read_drains: bool,
     ) -> io::Result<Wait> {
-        // Whatever woke this connection, read again before believing the
-        // socket is empty (edge-triggered epoll reports new input once).
-        self.drained = false;
+        // The last read was shorter than the buffer: nothing more is
+        // waiting (saves the read that would answer `WouldBlock`). Reset on
+        // every wake: whatever woke this connection, read again before
+        // believing the socket is empty (edge-triggered epoll reports new
+        // input once).
+        let mut drained = false;
         loop {
             let now = now();
             match self.engine.poll(handler, now) {
@@ -92,10 +87,10 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                     Ok(n) if n < bytes.len() => {
                         // A short write: the socket is full; trying again
                         // now would only be told so.
-                        self.engine.handle(Input::Written(n), now).map_err(usage)?;
+                        self.engine.handle(Input::Written(n), now)?;
                         return Ok(Wait::Writable);
                     }
-                    Ok(n) => self.engine.handle(Input::Written(n), now).map_err(usage)?,
+                    Ok(n) => self.engine.handle(Input::Written(n), now)?,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Wait::Writable),
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
@@ -106,10 +101,10 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                             // A stream (a script's output) may have kept
                             // us waiting: report with the time it is now.
                             let now = self::now();
-                            self.engine.handle(Input::Written(sent.head), now).map_err(usage)?;
-                            self.engine.handle(Input::BodyCopied(sent.body), now).map_err(usage)?;
+                            self.engine.handle(Input::Written(sent.head), now)?;
+                            self.engine.handle(Input::BodyCopied(sent.body), now)?;
                             if sent.ended {
-                                self.engine.handle(Input::BodyEnded, now).map_err(usage)?;
+                                self.engine.handle(Input::BodyEnded, now)?;
                             }
                             if sent.blocked {
                                 return Ok(Wait::Writable);
@@ -120,15 +115,14 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                     }
                 }
                 Output::Read => {
-                    if self.drained {
-                        self.drained = false;
+                    if drained {
                         return Ok(Wait::Readable);
                     }
                     match self.transport.read(read_buf) {
-                        Ok(0) => self.engine.handle(Input::Eof, now).map_err(usage)?,
+                        Ok(0) => self.engine.handle(Input::Eof, now)?,
                         Ok(n) => {
-                            self.drained = short_read_drains && n < read_buf.len();
-                            self.engine.handle(Input::Bytes(&read_buf[..n]), now).map_err(usage)?;
+                            drained = short_read_drains && n < read_buf.len();
+                            self.engine.handle(Input::Bytes(&read_buf[..n]), now)?;
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Wait::Readable),
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}

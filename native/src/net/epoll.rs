@@ -20,7 +20,7 @@ use rustix::net::SocketFlags;
 use crate::app::App;
 use crate::fs::NativeFiles;
 use crate::log;
-use crate::net::admission::{refuse, Admission, Stop};
+use crate::net::admission::{refuse, Admission, Stop, ACCEPT_BACKOFF};
 use crate::net::conn::{is_disconnect, Conn, Wait};
 use crate::net::transport::Transport;
 
@@ -28,8 +28,6 @@ use crate::net::transport::Transport;
 const LISTENER: u64 = u64::MAX;
 /// The stop signal's token.
 const STOP: u64 = u64::MAX - 1;
-/// How long accepting pauses when the process is out of file descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How often deadlines are checked.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 

@@ -14,7 +14,7 @@ use rustix::event::{PollFd, PollFlags};
 
 use crate::app::App;
 use crate::log;
-use crate::net::admission::{refuse, Admission, Permit, Stop};
+use crate::net::admission::{refuse, Admission, Permit, Stop, ACCEPT_BACKOFF};
 use crate::net::conn::{is_disconnect, Conn, Wait};
 use crate::net::transport::Transport;
 use crate::wait::poll_until;
@@ -42,7 +42,7 @@ pub fn run(listener: TcpListener, app: Arc<App>, stop: Arc<Stop>) -> anyhow::Res
                 Err(e) => {
                     // EMFILE/ENFILE and friends: back off instead of spinning.
                     log::line("-", &format!("accept failed: {e}; pausing accepts"));
-                    std::thread::sleep(Duration::from_millis(100));
+                    std::thread::sleep(ACCEPT_BACKOFF);
                     break;
                 }
             }

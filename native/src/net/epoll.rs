@@ -239,31 +239,34 @@ impl Worker {
     /// Drive a connection the kernel reported ready (or whose deadline
     /// passed).
     fn ready(&mut self, token: u64, short_read_drains: bool) {
-        let Some(mut slot) = self.conns.remove(&token) else { return };
+        let Some(slot) = self.conns.get_mut(&token) else { return };
         let (handler, read_buf, scratch) = (&mut self.handler, &mut self.read_buf, &mut self.scratch);
         let result =
             catch_unwind(AssertUnwindSafe(|| slot.conn.drive(handler, read_buf, scratch, short_read_drains)));
         let want_write = match result {
-            Ok(Ok(Wait::Readable)) => false,
-            Ok(Ok(Wait::Writable)) => true,
-            Ok(Ok(Wait::Closed)) => return,
+            Ok(Ok(Wait::Readable)) => Some(false),
+            Ok(Ok(Wait::Writable)) => Some(true),
+            Ok(Ok(Wait::Closed)) => None,
             Ok(Err(e)) => {
                 if !is_disconnect(&e) {
                     log::line(&slot.conn.client, &format!("connection error: {e}"));
                 }
-                return;
+                None
             }
             Err(_) => {
                 log::line(&slot.conn.client, "internal error while serving; connection dropped");
-                return;
+                None
             }
+        };
+        let Some(want_write) = want_write else {
+            self.conns.remove(&token);
+            return;
         };
         if want_write != slot.want_write {
             slot.want_write = want_write;
             let fd = slot.conn.transport.wait_fd();
             let _ = epoll::modify(&self.epoll, fd, EventData::new_u64(token), read_flags(want_write));
         }
-        self.conns.insert(token, slot);
     }
 
     /// Drive connections whose deadline passed: the engine closes them

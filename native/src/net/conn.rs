@@ -140,8 +140,18 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
     }
 }
 
+/// Log how driving a connection ended, when it was not a plain close: an
+/// I/O error other than the client leaving, or a panic (caught).
+pub fn log_abnormal_end<T>(client: &str, outcome: &std::thread::Result<io::Result<T>>) {
+    match outcome {
+        Ok(Err(e)) if !is_disconnect(e) => log::line(client, &format!("connection error: {e}")),
+        Err(_) => log::line(client, "internal error while serving; connection dropped"),
+        _ => {}
+    }
+}
+
 /// Whether an I/O error only means the client went away (not worth a log
 /// line).
-pub fn is_disconnect(e: &io::Error) -> bool {
+fn is_disconnect(e: &io::Error) -> bool {
     matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted)
 }

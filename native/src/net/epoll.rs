@@ -21,7 +21,7 @@ use crate::app::App;
 use crate::fs::NativeFiles;
 use crate::log;
 use crate::net::admission::{refuse, Admission, Stop, ACCEPT_BACKOFF};
-use crate::net::conn::{is_disconnect, Conn, Wait};
+use crate::net::conn::{log_abnormal_end, Conn, Wait};
 use crate::net::transport::Transport;
 
 /// The listening socket's token.
@@ -247,14 +247,8 @@ impl Worker {
             Ok(Ok(Wait::Readable)) => Some(false),
             Ok(Ok(Wait::Writable)) => Some(true),
             Ok(Ok(Wait::Closed)) => None,
-            Ok(Err(e)) => {
-                if !is_disconnect(&e) {
-                    log::line(&slot.conn.client, &format!("connection error: {e}"));
-                }
-                None
-            }
-            Err(_) => {
-                log::line(&slot.conn.client, "internal error while serving; connection dropped");
+            ref failed => {
+                log_abnormal_end(&slot.conn.client, failed);
                 None
             }
         };

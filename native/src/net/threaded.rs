@@ -15,7 +15,7 @@ use rustix::event::{PollFd, PollFlags};
 use crate::app::App;
 use crate::log;
 use crate::net::admission::{refuse, Admission, Permit, Stop, ACCEPT_BACKOFF};
-use crate::net::conn::{is_disconnect, Conn, Wait};
+use crate::net::conn::{log_abnormal_end, Conn, Wait};
 use crate::net::transport::Transport;
 use crate::wait::poll_until;
 
@@ -123,13 +123,5 @@ fn serve(stream: TcpStream, client: String, app: &App, stop: &Stop, permit: Perm
             }
         }
     }));
-    match outcome {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            if !is_disconnect(&e) {
-                log::line(&client, &format!("connection error: {e}"));
-            }
-        }
-        Err(_) => log::line(&client, "internal error while serving; connection dropped"),
-    }
+    log_abnormal_end(&client, &outcome);
 }

@@ -298,36 +298,7 @@ fn slow_headers_are_cut_off_from_accept() {
         let mut args = vec!["--header-timeout", "1"];
         args.extend_from_slice(flags);
         let srv = ServerProcess::ours(root.path(), &args);
-        let mut s = TcpStream::connect(srv.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        let start = Instant::now();
-        // One byte every 200 ms for 12 s: each read is "recent", but the
-        // head as a whole is late. The deadline counts from accept (a
-        // per-read deadline would never close this connection).
-        let mut closed = false;
-        for b in b"GET /a.txt HTTP/1.0\r\nX-Slow: 1234567890123456789012345678901234567890\r\n"
-            .iter()
-            .cycle()
-            .take(60)
-        {
-            if s.write_all(&[*b]).is_err() {
-                closed = true;
-                break;
-            }
-            let mut buf = [0u8; 64];
-            match s.read(&mut buf) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                    closed = true;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        let elapsed = start.elapsed();
+        let (closed, elapsed) = slowloris(srv.addr);
         assert!(closed, "{flags:?}: slowloris connection still open after {elapsed:?}");
         eprintln!("{flags:?}: slowloris connection closed after {elapsed:?}");
         normal_request_works(srv.addr);

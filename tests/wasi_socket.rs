@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -84,31 +83,8 @@ fn slowloris_is_cut_off_at_the_head_deadline() {
     let root = TempDir::new("wasi-socket-slow");
     std::fs::write(root.path().join("a.txt"), b"hello\n").unwrap();
     let module = Module::start(root.path(), &["--header-timeout", "1"]);
-    let mut s = TcpStream::connect(module.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let start = Instant::now();
-    let mut closed = false;
-    for b in
-        b"GET /a.txt HTTP/1.0\r\nX-Slow: 1234567890123456789012345678901234567890\r\n".iter().cycle().take(60)
-    {
-        if s.write_all(&[*b]).is_err() {
-            closed = true;
-            break;
-        }
-        let mut buf = [0u8; 64];
-        match s.read(&mut buf) {
-            Ok(0) => {
-                closed = true;
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                closed = true;
-                break;
-            }
-            _ => {}
-        }
-    }
-    assert!(closed, "slowloris connection still open after {:?}", start.elapsed());
+    let (closed, elapsed) = slowloris(module.addr);
+    assert!(closed, "slowloris connection still open after {elapsed:?}");
     let r = parse_response(&get(module.addr, "GET /a.txt HTTP/1.0\r\n\r\n"));
     assert_eq!((r.status(), r.body.as_slice()), (200, &b"hello\n"[..]));
 }

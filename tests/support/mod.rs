@@ -317,6 +317,29 @@ pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
     read_until_closed(s).0
 }
 
+/// A slowloris client: one byte of an endless head every 200 ms, for 12 s
+/// at most. Each read is "recent", but the head as a whole is late, so
+/// only a deadline counted from accept closes it. Whether the server
+/// closed the connection, and after how long.
+pub fn slowloris(addr: SocketAddr) -> (bool, Duration) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let start = Instant::now();
+    let head = b"GET /a.txt HTTP/1.0\r\nX-Slow: 1234567890123456789012345678901234567890\r\n";
+    for b in head.iter().cycle().take(60) {
+        if s.write_all(&[*b]).is_err() {
+            return (true, start.elapsed());
+        }
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(0) => return (true, start.elapsed()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (true, start.elapsed()),
+            _ => {}
+        }
+    }
+    (false, start.elapsed())
+}
+
 /// One request on a fresh connection, read to close.
 pub fn get(addr: SocketAddr, request: &str) -> Vec<u8> {
     exchange(addr, request.as_bytes(), false, Duration::from_secs(5))

@@ -6,7 +6,7 @@ PORT ?= 8000
 DIR ?= .
 CARGO ?= cargo
 
-.PHONY: run build test lint unit msrv clean bench fuzz soak wasi wasi-deps test-wasi-socket
+.PHONY: run build test test-deps lint unit msrv clean bench fuzz soak wasi wasi-deps test-wasi-socket
 
 run:
 	$(CARGO) run --release --quiet -p httpserver -- -d "$(DIR)" $(PORT)
@@ -14,7 +14,12 @@ run:
 build:
 	$(CARGO) build --release -p httpserver
 
-test: lint wasi unit msrv
+test: lint wasi test-deps unit msrv
+
+# Real clients the black-box tests drive (curl, wget, aria2c, Chromium with
+# playwright-core, ffmpeg for the test video), installed when missing.
+test-deps:
+	tools/test-deps.sh
 
 lint:
 	$(CARGO) fmt --all --check

@@ -19,7 +19,8 @@ fn serves_exact_bytes() {
     assert_eq!(
         out,
         "HTTP/1.0 200 OK\r\nServer: httpserver/0.1.0\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
-         Content-type: text/plain\r\nContent-Length: 6\r\nLast-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n\r\nhello\n"
+         Content-type: text/plain\r\nContent-Length: 6\r\nLast-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n\
+         ETag: \"17979cfe362a0000-6-88201fb960ff6465\"\r\nAccept-Ranges: bytes\r\n\r\nhello\n"
     );
     assert_eq!(log, ["\"GET /a.txt HTTP/1.0\" 200 -"]);
 

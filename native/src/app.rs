@@ -20,12 +20,14 @@ pub struct App {
     pub cgi: Option<Arc<CgiConfig>>,
     /// Most connections open at once; past it, new ones get 503.
     pub max_connections: usize,
+    /// `--precompressed`: serve `x.br`/`x.zst`/`x.gz` for `x`.
+    pub precompressed: bool,
 }
 
 impl App {
     /// CPython's `SimpleHTTPRequestHandler` over the served directory.
     pub fn static_handler(&self) -> SimpleHandler<NativeFiles> {
-        SimpleHandler::new(self.files.clone(), Arc::clone(&self.mime))
+        SimpleHandler::new(self.files.clone(), Arc::clone(&self.mime)).with_precompressed(self.precompressed)
     }
 
     /// `CGIHTTPRequestHandler` for one connection from `client` (`peer`:

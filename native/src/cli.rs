@@ -9,7 +9,8 @@ use httpserver_core::ServerProtocol;
 pub const USAGE: &str =
     "usage: httpserver [-h] [--cgi] [--follow-symlinks] [-b ADDRESS] [-d DIRECTORY] [-p VERSION]
                   [--header-timeout SECONDS] [--idle-timeout SECONDS] [--io-timeout SECONDS]
-                  [--max-connections N] [--cgi-timeout SECONDS] [--cgi-max-body BYTES] [port]";
+                  [--max-connections N] [--cgi-timeout SECONDS] [--cgi-max-body BYTES]
+                  [--precompressed] [port]";
 
 pub const HELP: &str = "
 positional arguments:
@@ -41,6 +42,8 @@ options:
                         kill a CGI script that runs longer (default: 60)
   --cgi-max-body BYTES  largest request body passed to a CGI script; larger
                         ones get 413 before the script starts (default: 33554432)
+  --precompressed       serve x.br, x.zst or x.gz in place of x when the client
+                        accepts that coding
 ";
 
 /// What the command line asked for.
@@ -59,6 +62,7 @@ pub struct Args {
     pub io_timeout: Duration,
     /// `None`: the default, bounded by the open-file limit.
     pub max_connections: Option<usize>,
+    pub precompressed: bool,
 }
 
 /// Default CGI time limit: generous; a script past it is surely stuck.
@@ -91,6 +95,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
         idle_timeout: Duration::from_secs(75),
         io_timeout: Duration::from_secs(60),
         max_connections: None,
+        precompressed: false,
     };
     let mut port: Option<String> = None;
     let mut unrecognized: Vec<String> = Vec::new();
@@ -168,6 +173,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
             "-h" | "--help" => return ArgsOutcome::Help,
             "--cgi" => args.cgi = true,
             "--follow-symlinks" => args.follow_symlinks = true,
+            "--precompressed" => args.precompressed = true,
             "-b" | "--bind" => args.bind = value,
             "-d" | "--directory" => args.directory = PathBuf::from(value.unwrap_or_default()),
             "-p" | "--protocol" => {
@@ -246,6 +252,7 @@ fn expand_long(name: &str) -> Result<String, String> {
         "--idle-timeout",
         "--io-timeout",
         "--max-connections",
+        "--precompressed",
     ];
     if !name.starts_with("--") || LONG.contains(&name) {
         return Ok(name.to_string());

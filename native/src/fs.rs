@@ -188,7 +188,9 @@ fn to_metadata(st: &rfs::Stat) -> Metadata {
     } else {
         UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + nanos
     };
-    Metadata::new(kind, st.st_size.max(0) as u64, modified).with_executable(st.st_mode & 0o111 != 0)
+    Metadata::new(kind, st.st_size.max(0) as u64, modified)
+        .with_executable(st.st_mode & 0o111 != 0)
+        .with_identity(st.st_dev, st.st_ino)
 }
 
 impl Files for NativeFiles {

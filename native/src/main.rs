@@ -130,7 +130,14 @@ fn run(args: cli::Args) -> Result<ExitCode> {
     // backs off if descriptors run out).
     let max_connections =
         args.max_connections.unwrap_or_else(|| 10_000.min(fd_budget.saturating_sub(64).max(16)));
-    let app = Arc::new(App { config, files, mime: app::system_mime_types(), cgi, max_connections });
+    let app = Arc::new(App {
+        config,
+        files,
+        mime: app::system_mime_types(),
+        cgi,
+        max_connections,
+        precompressed: args.precompressed,
+    });
 
     // SIGINT and SIGTERM are taken by this thread alone, as events: block
     // them before any other thread starts (threads inherit the mask).

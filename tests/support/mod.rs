@@ -247,6 +247,21 @@ impl ServerProcess {
         lines.into_iter().map(|l| normalise_log_line(&l)).collect()
     }
 
+    /// Every log line until one contains `needle` (or `timeout` passes):
+    /// for lines written by another thread at no fixed point.
+    pub fn take_log_until(&self, needle: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut lines = Vec::new();
+        while Instant::now() < deadline {
+            lines.extend(self.log.lock().unwrap().drain(..).map(|l| normalise_log_line(&l)));
+            if lines.iter().any(|l| l.contains(needle)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        lines
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -364,6 +379,34 @@ pub fn normalise_response(raw: &[u8]) -> Vec<u8> {
         }
         if !replaced {
             out.push(raw[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Ours adds `ETag` and `Accept-Ranges: bytes` to file replies, and a 304
+/// carries the `Last-Modified` (and `ETag`) the 200 would (RFC 9110
+/// 15.4.5): the deliberate differences on requests that are neither ranged
+/// nor conditional beyond CPython's `If-Modified-Since`, listed in the
+/// README. Dropped here so that the rest must match byte for byte.
+pub fn without_validator_headers(ours: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(ours.len());
+    let mut i = 0;
+    let mut in_304 = false;
+    while i < ours.len() {
+        let rest = &ours[i..];
+        if rest.starts_with(b"HTTP/1.") && rest.len() > 12 {
+            in_304 = &rest[9..12] == b"304";
+        }
+        let drop = rest.starts_with(b"\r\nETag: \"")
+            || rest.starts_with(b"\r\nAccept-Ranges: bytes\r\n")
+            || (in_304 && rest.starts_with(b"\r\nLast-Modified: "));
+        if drop {
+            let end = rest[2..].windows(2).position(|w| w == b"\r\n").map_or(rest.len(), |p| p + 2);
+            i += end;
+        } else {
+            out.push(ours[i]);
             i += 1;
         }
     }

@@ -26,7 +26,9 @@ use crate::http::{
     ResponseHead, UsageError,
 };
 use crate::log::LogEntry;
-use crate::serve::handler::{dispatch, Acceptance, Body, BodyUse, ErrorReply, Handler, Reply, Request};
+use crate::serve::handler::{
+    dispatch, Acceptance, Body, BodyPart, BodyUse, ErrorReply, Handler, Reply, Request,
+};
 use crate::status::status_forbids_body;
 
 /// How long a closing connection keeps reading (and discarding) what the
@@ -137,12 +139,26 @@ enum Stage {
     Closed,
 }
 
-/// A response body being copied by the shell.
+/// A response body being copied by the shell: the current range of the
+/// source, and for a body of several ranges, the parts still to come.
 #[derive(Debug)]
 struct BodyJob<B> {
     source: B,
     offset: u64,
     left: Option<u64>,
+    parts: VecDeque<BodyPart>,
+    closing: Vec<u8>,
+}
+
+impl<B> BodyJob<B> {
+    fn range(source: B, offset: u64, left: Option<u64>) -> BodyJob<B> {
+        BodyJob { source, offset, left, parts: VecDeque::new(), closing: Vec::new() }
+    }
+
+    /// The current range is done and nothing follows it.
+    fn is_done(&self) -> bool {
+        self.left == Some(0) && self.parts.is_empty() && self.closing.is_empty()
+    }
 }
 
 /// What the current request's body is for.
@@ -278,7 +294,7 @@ impl<B> Engine<B> {
                 self.conn.record_body_sent(n)?;
                 job.offset += n;
                 job.left = job.left.map(|left| left - n);
-                if job.left == Some(0) {
+                if job.is_done() {
                     self.body = None;
                 }
                 progress = n > 0;
@@ -349,6 +365,7 @@ impl<B> Engine<B> {
     /// Run the cycle as far as it goes without the shell: finish a
     /// response whose bytes are all out, take the next event, answer it.
     fn advance<H: Handler<Body = B>>(&mut self, handler: &mut H, now: Now) {
+        self.next_part();
         while self.stage == Stage::Serving {
             if self.out_pos < self.out.len() || self.body.is_some() {
                 return;
@@ -509,23 +526,56 @@ impl<B> Engine<B> {
                     _ => len,
                 };
                 if len > 0 {
-                    self.body = Some(BodyJob { source, offset, left: Some(len) });
+                    self.body = Some(BodyJob::range(source, offset, Some(len)));
                 }
                 Ok(())
             }
             (Body::Stream(source), BodyPlan::Length(n)) => {
                 if n > 0 {
-                    self.body = Some(BodyJob { source, offset: 0, left: Some(n) });
+                    self.body = Some(BodyJob::range(source, 0, Some(n)));
                 }
                 Ok(())
             }
             (Body::Stream(source), _) => {
-                self.body = Some(BodyJob { source, offset: 0, left: None });
+                self.body = Some(BodyJob::range(source, 0, None));
+                Ok(())
+            }
+            (Body::Parts { source, parts, closing }, _) => {
+                // An empty current range: the first part starts at once.
+                let parts = parts.into();
+                self.body = Some(BodyJob { source, offset: 0, left: Some(0), parts, closing });
+                self.next_part();
                 Ok(())
             }
         };
         if let Err(e) = result {
             self.handler_bug(e);
+        }
+    }
+
+    /// When the current range of a body of parts is copied: queue the next
+    /// part's prefix and make its range current, or queue the closing
+    /// bytes and end the body.
+    fn next_part(&mut self) {
+        while let Some(job) = self.body.as_mut() {
+            if job.left != Some(0) {
+                return;
+            }
+            let result = match job.parts.pop_front() {
+                Some(part) => {
+                    job.offset = part.offset;
+                    job.left = Some(part.len);
+                    self.conn.send_body(&part.prefix, &mut self.out)
+                }
+                None => {
+                    let closing = std::mem::take(&mut job.closing);
+                    self.body = None;
+                    self.conn.send_body(&closing, &mut self.out)
+                }
+            };
+            if let Err(e) = result {
+                return self.handler_bug(e);
+            }
         }
     }
 

@@ -112,6 +112,30 @@ pub enum Body<B> {
     /// script's output). With no `Content-Length` in the head, the
     /// connection closes after it.
     Stream(B),
+    /// Several byte ranges of one source, each after bytes in memory, then
+    /// closing bytes (a `multipart/byteranges` body). The head's
+    /// `Content-Length` is the sum of all of it.
+    Parts {
+        /// The source.
+        source: B,
+        /// The ranges with what precedes each, in order.
+        parts: Vec<BodyPart>,
+        /// Bytes after the last range.
+        closing: Vec<u8>,
+    },
+}
+
+/// One part of a body made of byte ranges of a source with bytes between
+/// them: `prefix` (in memory) goes out, then `len` bytes of the source from
+/// `offset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyPart {
+    /// Bytes sent before the range (a multipart delimiter and part head).
+    pub prefix: Vec<u8>,
+    /// Where the range starts in the source.
+    pub offset: u64,
+    /// How many bytes of the source.
+    pub len: u64,
 }
 
 /// What a handler decided: a response, or CPython's `send_error`, whose
@@ -170,6 +194,14 @@ impl<B> Reply<B> {
         Reply::new(head, Body::Bytes(body))
     }
 
+    /// The same reply with one more header field (for an error reply, it
+    /// comes before the page's own headers), e.g. `Content-Range` on 416.
+    #[must_use]
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply<B> {
+        self.head.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
     /// A reply with just a head (redirects, 304).
     pub fn head_only(head: ResponseHead) -> Reply<B> {
         Reply::new(head, Body::Empty)
@@ -204,6 +236,7 @@ impl<B> Reply<B> {
             Body::Bytes(b) => Body::Bytes(b),
             Body::Source { source, offset, len } => Body::Source { source: f(source), offset, len },
             Body::Stream(source) => Body::Stream(f(source)),
+            Body::Parts { source, parts, closing } => Body::Parts { source: f(source), parts, closing },
         };
         Reply { head: self.head, body, error: self.error }
     }

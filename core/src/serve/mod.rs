@@ -6,4 +6,4 @@ mod engine;
 mod handler;
 
 pub use engine::{refusal, Engine, Input, Now, Output};
-pub use handler::{dispatch, Acceptance, Body, BodyUse, Handler, Reply, Request};
+pub use handler::{dispatch, Acceptance, Body, BodyPart, BodyUse, Handler, Reply, Request};

@@ -31,19 +31,29 @@ pub struct Metadata {
     /// Whether any execute permission bit is set (CPython's CGI handler
     /// runs only executable scripts).
     pub executable: bool,
+    /// The file's identity (device, inode), when the file system has one:
+    /// part of its entity tag, so that a replaced file gets a new tag.
+    pub identity: Option<(u64, u64)>,
 }
 
 impl Metadata {
     /// Metadata of a thing of `kind`, `len` bytes, modified at `modified`
     /// (not executable).
     pub fn new(kind: FileKind, len: u64, modified: SystemTime) -> Metadata {
-        Metadata { kind, len, modified, executable: false }
+        Metadata { kind, len, modified, executable: false, identity: None }
     }
 
     /// The same, with its execute permission.
     #[must_use]
     pub fn with_executable(mut self, executable: bool) -> Metadata {
         self.executable = executable;
+        self
+    }
+
+    /// The same, with its identity (device and inode numbers).
+    #[must_use]
+    pub fn with_identity(mut self, device: u64, inode: u64) -> Metadata {
+        self.identity = Some((device, inode));
         self
     }
 }

@@ -1,34 +1,80 @@
 //! `SimpleHTTPRequestHandler`: CPython's static-file decision (`send_head`)
 //! over a file system the shell supplies through [`Files`].
 
+use std::collections::hash_map::RandomState;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use crate::http::ResponseHead;
 use crate::serve::{Body, Handler, Reply, Request};
+use crate::simple::coding::{accept_encoding, ContentCoding};
+use crate::simple::conditional::{entity_tag, evaluate, range_applies, Precondition};
 use crate::simple::files::{FileKind, Files, Metadata};
 use crate::simple::listing::{list_directory, LISTING_CONTENT_TYPE};
 use crate::simple::mime::MimeTypes;
+use crate::simple::range::{multipart, parse_range, select_ranges, RangeDecision};
 use crate::simple::url::{directory_redirect_location, translate_path, url_path_ends_with_slash, LocalPath};
-use crate::time::{format_system_time, parse_http_date, unix_seconds};
+use crate::time::format_system_time;
 
 /// CPython's `index_pages`: what a directory is served as, in order.
 const DEFAULT_INDEX_PAGES: &[&str] = &["index.html", "index.htm"];
 
 /// CPython's `SimpleHTTPRequestHandler`: GET and HEAD of files and
-/// directory listings below a root.
+/// directory listings below a root; by default with what CPython lacks:
+/// entity tags and conditional requests, and Range requests.
 #[derive(Debug)]
 pub struct SimpleHandler<F> {
     files: F,
     mime: Arc<MimeTypes>,
     index_pages: Option<Arc<[String]>>,
+    validators: bool,
+    ranges: bool,
+    precompressed: bool,
+    /// Keys for `multipart/byteranges` boundaries, made on first use.
+    boundary_keys: Option<RandomState>,
+    boundaries: u64,
 }
 
 impl<F: Files> SimpleHandler<F> {
     /// A handler over `files`, guessing types with `mime` (shared: the
     /// table is read-only and may be large; it holds `extensions_map`).
     pub fn new(files: F, mime: Arc<MimeTypes>) -> SimpleHandler<F> {
-        SimpleHandler { files, mime, index_pages: None }
+        SimpleHandler {
+            files,
+            mime,
+            index_pages: None,
+            validators: true,
+            ranges: true,
+            precompressed: false,
+            boundary_keys: None,
+            boundaries: 0,
+        }
+    }
+
+    /// Whether files get a strong `ETag` and the preconditions of RFC 9110
+    /// section 13 are evaluated (default on). Off, only CPython's
+    /// `If-Modified-Since` is read.
+    #[must_use]
+    pub fn with_validators(mut self, on: bool) -> SimpleHandler<F> {
+        self.validators = on;
+        self
+    }
+
+    /// Whether GET and HEAD of a file honour `Range` (and `If-Range`) and
+    /// say `Accept-Ranges: bytes` (default on).
+    #[must_use]
+    pub fn with_ranges(mut self, on: bool) -> SimpleHandler<F> {
+        self.ranges = on;
+        self
+    }
+
+    /// Whether a file `x` is served from `x.br`, `x.zst` or `x.gz` beside
+    /// it when the client accepts that coding (default off).
+    #[must_use]
+    pub fn with_precompressed(mut self, on: bool) -> SimpleHandler<F> {
+        self.precompressed = on;
+        self
     }
 
     /// `index_pages`: the file names a directory is served as, in order,
@@ -74,19 +120,178 @@ impl<F: Files> SimpleHandler<F> {
             Ok(Metadata { kind: FileKind::File, .. }) => {}
             _ => return Reply::error(404, Some("File not found"), None),
         }
-        let (file, meta) = match self.files.open(&path) {
-            Ok(opened) => opened,
-            Err(_) => return Reply::error(404, Some("File not found"), None),
-        };
-        if not_modified(req, meta.modified) {
-            return Reply::head_only(ResponseHead::new(304));
-        }
         let ctype = self.mime.guess_type(path.file_name().unwrap_or(b""));
-        let head = ResponseHead::new(200)
-            .header("Content-type", &ctype)
-            .header("Content-Length", &meta.len.to_string())
-            .header("Last-Modified", &format_system_time(meta.modified));
-        Reply::new(head, Body::Source { source: file, offset: 0, len: meta.len })
+        let mut extra: Vec<(&str, String)> = Vec::new();
+        let mut opened = None;
+        if self.precompressed {
+            extra.push(("Vary", "Accept-Encoding".to_string()));
+            match self.open_precompressed(req, &path) {
+                Ok(Some((coding, file, meta))) => {
+                    extra.push(("Content-Encoding", coding.token().to_string()));
+                    opened = Some((file, meta));
+                }
+                Ok(None) => {}
+                Err(()) => return Reply::error(406, None, None),
+            }
+        }
+        let (file, meta) = match opened {
+            Some(opened) => opened,
+            None => match self.files.open(&path) {
+                Ok(opened) => opened,
+                Err(_) => return Reply::error(404, Some("File not found"), None),
+            },
+        };
+        self.file_reply(req, file, &meta, &ctype, &extra)
+    }
+
+    /// The reply for an open regular file: preconditions, then the whole
+    /// file, its ranges, or 416. `extra` headers go on 200, 206 and 304.
+    fn file_reply(
+        &mut self,
+        req: &Request,
+        file: F::File,
+        meta: &Metadata,
+        ctype: &str,
+        extra: &[(&str, String)],
+    ) -> Reply<F::File> {
+        let headers = &req.head.headers;
+        let etag = if self.validators { Some(entity_tag(meta)) } else { None };
+        let last_modified = format_system_time(meta.modified);
+        let with_validators = |mut head: ResponseHead| {
+            head = head.header("Last-Modified", &last_modified);
+            if let Some(etag) = &etag {
+                head = head.header("ETag", etag);
+            }
+            head
+        };
+        match evaluate(headers, etag.as_deref(), meta.modified) {
+            Precondition::Proceed => {}
+            Precondition::Failed => return Reply::error(412, None, None),
+            Precondition::NotModified if !self.validators => {
+                // CPython's bare 304.
+                return Reply::head_only(ResponseHead::new(304));
+            }
+            Precondition::NotModified => {
+                let mut head = with_validators(ResponseHead::new(304));
+                for (name, value) in extra {
+                    head = head.header(name, value);
+                }
+                return Reply::head_only(head);
+            }
+        }
+        let decision = match self.range_request(req, etag.as_deref(), meta) {
+            Some(specs) => select_ranges(&specs, meta.len),
+            None => RangeDecision::Whole,
+        };
+        let ranges_on = self.ranges;
+        let finish = |head: ResponseHead| {
+            let mut head = with_validators(head);
+            if ranges_on {
+                head = head.header("Accept-Ranges", "bytes");
+            }
+            for (name, value) in extra {
+                head = head.header(name, value);
+            }
+            head
+        };
+        match decision {
+            RangeDecision::Whole => {
+                let head = ResponseHead::new(200)
+                    .header("Content-type", ctype)
+                    .header("Content-Length", &meta.len.to_string());
+                Reply::new(finish(head), Body::Source { source: file, offset: 0, len: meta.len })
+            }
+            RangeDecision::Unsatisfiable => {
+                Reply::error(416, None, None).with_header("Content-Range", &format!("bytes */{}", meta.len))
+            }
+            RangeDecision::Partial(ranges) if ranges.len() == 1 => {
+                let range = ranges[0];
+                let head = ResponseHead::new(206)
+                    .header("Content-type", ctype)
+                    .header("Content-Range", &range.content_range(meta.len))
+                    .header("Content-Length", &range.len.to_string());
+                Reply::new(finish(head), Body::Source { source: file, offset: range.start, len: range.len })
+            }
+            RangeDecision::Partial(ranges) => {
+                let boundary = self.boundary();
+                let layout = multipart(&ranges, meta.len, ctype, &boundary);
+                let head = ResponseHead::new(206)
+                    .header("Content-type", &layout.content_type)
+                    .header("Content-Length", &layout.content_length.to_string());
+                let body = Body::Parts { source: file, parts: layout.parts, closing: layout.closing };
+                Reply::new(finish(head), body)
+            }
+        }
+    }
+
+    /// The range set asked for, when ranges are on, the request has one
+    /// valid `Range` and its `If-Range` (if any) is current.
+    fn range_request(
+        &self,
+        req: &Request,
+        etag: Option<&str>,
+        meta: &Metadata,
+    ) -> Option<Vec<crate::simple::range::RangeSpec>> {
+        if !self.ranges {
+            return None;
+        }
+        let headers = &req.head.headers;
+        let mut values = headers.get_all("Range");
+        let value = values.next()?;
+        if values.next().is_some() {
+            return None;
+        }
+        let specs = parse_range(value)?;
+        // Without validators, If-Range still compares against the tag the
+        // file would have.
+        let etag = etag.map_or_else(|| entity_tag(meta), str::to_string);
+        if range_applies(headers, &etag, meta.modified) {
+            Some(specs)
+        } else {
+            None
+        }
+    }
+
+    /// The precompressed sibling of `path` to serve, in the client's order
+    /// of preference: `Ok(None)` for the file itself, `Err` when the
+    /// client accepts neither a sibling that exists nor no coding.
+    #[allow(clippy::type_complexity)]
+    fn open_precompressed(
+        &mut self,
+        req: &Request,
+        path: &LocalPath,
+    ) -> Result<Option<(ContentCoding, F::File, Metadata)>, ()> {
+        let accept = accept_encoding(&req.head.headers, &ContentCoding::ALL);
+        for coding in &accept.preferred {
+            let sibling = match path.with_suffix(coding.suffix()) {
+                Some(sibling) => sibling,
+                None => continue,
+            };
+            if let Ok((file, meta)) = self.files.open(&sibling) {
+                return Ok(Some((*coding, file, meta)));
+            }
+        }
+        if accept.identity {
+            Ok(None)
+        } else {
+            Err(())
+        }
+    }
+
+    /// A fresh `multipart/byteranges` boundary: 128 bits no one could
+    /// have guessed when the file was written (keyed SipHash of a counter,
+    /// keyed from the operating system's randomness through std).
+    fn boundary(&mut self) -> String {
+        self.boundaries += 1;
+        let keys = self.boundary_keys.get_or_insert_with(RandomState::new);
+        let mut boundary = String::with_capacity(32);
+        for half in 0..2u8 {
+            let mut hasher = keys.build_hasher();
+            hasher.write_u64(self.boundaries);
+            hasher.write_u8(half);
+            let _ = write!(boundary, "{:016x}", hasher.finish());
+        }
+        boundary
     }
 
     /// The first index page that is a regular file.
@@ -112,20 +317,6 @@ impl<F: Files> SimpleHandler<F> {
             Ok(entries) => Reply::bytes(200, LISTING_CONTENT_TYPE, list_directory(target, entries)),
             Err(_) => Reply::error(404, Some("No permission to list directory"), None),
         }
-    }
-}
-
-/// `If-Modified-Since` (ignored when `If-None-Match` is present, or when it
-/// does not parse): not modified when the mtime, to the second, is not
-/// after it.
-fn not_modified(req: &Request, modified: SystemTime) -> bool {
-    let headers = &req.head.headers;
-    if headers.contains("If-None-Match") {
-        return false;
-    }
-    match headers.get("If-Modified-Since").and_then(parse_http_date) {
-        Some(since) => unix_seconds(modified) <= since,
-        None => false,
     }
 }
 

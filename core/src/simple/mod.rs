@@ -3,10 +3,13 @@
 //! [`Files`]. `translate_path`, the listing page and MIME types are pure
 //! functions of their inputs.
 
+pub mod coding;
+pub mod conditional;
 mod files;
 mod handler;
 mod listing;
 mod mime;
+pub mod range;
 pub(crate) mod url;
 
 pub use files::{FileKind, Files, ListingEntry, Metadata};

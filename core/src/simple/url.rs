@@ -44,6 +44,14 @@ impl LocalPath {
         LocalPath { segments, trailing_slash: false }
     }
 
+    /// This path with `suffix` added to its last name (`x` to `x.gz`);
+    /// `None` for the root. `suffix` must not contain `/`.
+    pub fn with_suffix(&self, suffix: &str) -> Option<LocalPath> {
+        let mut path = self.clone();
+        path.segments.last_mut()?.extend_from_slice(suffix.as_bytes());
+        Some(path)
+    }
+
     /// `root/seg1/seg2...` with `/` separators, for display and tests;
     /// non-UTF-8 bytes are replaced.
     pub fn display_under(&self, root: &str) -> String {

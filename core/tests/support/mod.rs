@@ -153,7 +153,7 @@ impl<H: Handler<Body = Vec<u8>>> Driver<H> {
                             Some(n) => (start + n as usize).min(source.len()),
                             None => source.len(),
                         };
-                        let end = end.min(start + self.write_limit.saturating_sub(h).max(1));
+                        let end = end.min(start.saturating_add(self.write_limit.saturating_sub(h).max(1)));
                         self.wire.extend_from_slice(&source[start..end]);
                         copied = (end - start) as u64;
                         ended = end == source.len() && len.map_or(true, |n| copied < n);

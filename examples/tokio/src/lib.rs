@@ -53,6 +53,7 @@ fn metadata_of(m: &fs::Metadata) -> Metadata {
         FileKind::Other
     };
     Metadata::new(kind, m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH))
+        .with_identity(std::os::unix::fs::MetadataExt::dev(m), std::os::unix::fs::MetadataExt::ino(m))
 }
 
 impl Files for StdFiles {

@@ -55,6 +55,14 @@ pub trait Shell<S, B> {
         len: Option<u64>,
     ) -> io::Result<BodySent>;
 
+    /// Read up to `buf.len()` bytes of `source` from `offset` (a stream
+    /// reads on from where it is); 0 at its end. Only needed for sources
+    /// the engine frames ([`crate::Body::Chunked`]); the default says
+    /// `ErrorKind::Unsupported`.
+    fn read_body(&mut self, _source: &mut B, _offset: u64, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
     /// Shut the write side of `stream` (half-close), before lingering.
     /// The default answers `ErrorKind::Unsupported`, for streams that
     /// cannot (stdio): the connection then ends without lingering.
@@ -96,6 +104,11 @@ where
                 if sent.ended {
                     engine.handle(Input::BodyEnded, now)?;
                 }
+            }
+            Output::ReadBody { source, offset, buf } => {
+                let n = shell.read_body(source, offset, buf)?;
+                let input = if n == 0 { Input::BodyEnded } else { Input::BodyRead(n) };
+                engine.handle(input, shell.now())?;
             }
             Output::Read => {
                 stream.flush()?;

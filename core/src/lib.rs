@@ -45,7 +45,7 @@
 //!             let n = bytes.len();
 //!             engine.handle(Input::Written(n), now).unwrap();
 //!         }
-//!         Output::Body { .. } => unreachable!("Hello answers from memory"),
+//!         Output::Body { .. } | Output::ReadBody { .. } => unreachable!("Hello answers from memory"),
 //!         Output::Read if incoming.is_empty() => engine.handle(Input::Eof, now).unwrap(),
 //!         Output::Read => {
 //!             engine.handle(Input::Bytes(incoming), now).unwrap();

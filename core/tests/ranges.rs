@@ -260,3 +260,116 @@ fn precompressed_siblings_follow_accept_encoding() {
     let wire = ask(Some("br"), "Range: bytes=1-2\r\n");
     assert_eq!((header(&wire, "Content-Range"), body(&wire)), (Some("bytes 1-2/6"), "RO"));
 }
+
+/// Undo the chunked coding: the data, and whether the last chunk came.
+fn dechunk(mut body: &str) -> (String, bool) {
+    let mut data = String::new();
+    loop {
+        let Some((size, rest)) = body.split_once("\r\n") else { return (data, false) };
+        let n = usize::from_str_radix(size, 16).expect(size);
+        if n == 0 {
+            return (data, rest == "\r\n");
+        }
+        data.push_str(&rest[..n]);
+        assert_eq!(&rest[n..n + 2], "\r\n");
+        body = &rest[n + 2..];
+    }
+}
+
+fn compressing() -> SimpleHandler<MemFiles> {
+    let mut files = tree();
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    let text: String = (0..3000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    files.0.insert("page.txt".into(), Node::File(text.into_bytes(), t));
+    SimpleHandler::new(files, Arc::new(MimeTypes::new())).with_compression(true)
+}
+
+fn page_reversed() -> String {
+    (0..3000).rev().map(|i| char::from(b'a' + (i % 26) as u8)).collect()
+}
+
+#[test]
+fn compression_on_the_fly_is_chunked_on_http11_and_keeps_the_connection() {
+    for limit in [1, 100, usize::MAX] {
+        let mut d = Driver::new(config(ServerProtocol::Http11), compressing());
+        d.write_limit = limit;
+        let req = "GET /page.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n";
+        d.feed(
+            format!("{req}GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            50,
+            true,
+        );
+        let wire = d.wire_text();
+        assert_eq!(header(&wire, "Transfer-Encoding"), Some("chunked"), "{wire}");
+        assert_eq!(header(&wire, "Content-Encoding"), Some("gzip"));
+        assert_eq!(header(&wire, "Vary"), Some("Accept-Encoding"));
+        assert_eq!(header(&wire, "Content-Length"), None);
+        assert_eq!(header(&wire, "Accept-Ranges"), None, "no ranges of a coded stream");
+        assert!(header(&wire, "ETag").unwrap().starts_with("W/\""), "a weak tag");
+        let second = wire.rfind("HTTP/1.1 200 OK").unwrap();
+        let (data, complete) = dechunk(body(&wire[..second]));
+        assert!(complete, "the last chunk was sent");
+        assert_eq!(data, page_reversed());
+        assert!(wire[second..].ends_with("hello\n"), "the connection went on");
+    }
+}
+
+#[test]
+fn compression_on_http10_is_ended_by_the_close_and_head_agrees() {
+    let mut d = Driver::new(config(ServerProtocol::Http11), compressing());
+    d.feed(b"GET /page.txt HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n", 100, true);
+    let wire = d.wire_text();
+    assert_eq!(header(&wire, "Transfer-Encoding"), None);
+    assert_eq!(header(&wire, "Content-Encoding"), Some("gzip"));
+    assert_eq!(body(&wire), page_reversed());
+    assert!(d.closed);
+    let get = get_with(
+        compressing(),
+        &format!("GET /page.txt HTTP/1.1\r\n{CLOSE}Accept-Encoding: gzip\r\n\r\n"),
+        9,
+    );
+    let head = get_with(
+        compressing(),
+        &format!("HEAD /page.txt HTTP/1.1\r\n{CLOSE}Accept-Encoding: gzip\r\n\r\n"),
+        9,
+    );
+    assert_eq!(&get[..get.find("\r\n\r\n").unwrap()], &head[..head.len() - 4]);
+}
+
+#[test]
+fn compression_is_skipped_for_small_files_ranges_and_clients_that_do_not_ask() {
+    let wire = get_with(compressing(), &format!("GET /page.txt HTTP/1.1\r\n{CLOSE}\r\n"), 9);
+    assert_eq!((header(&wire, "Content-Encoding"), header(&wire, "Content-Length")), (None, Some("3000")));
+    assert_eq!(header(&wire, "Vary"), Some("Accept-Encoding"));
+    let wire =
+        get_with(compressing(), &format!("GET /a.txt HTTP/1.1\r\n{CLOSE}Accept-Encoding: gzip\r\n\r\n"), 9);
+    assert_eq!(header(&wire, "Content-Encoding"), None, "6 bytes are not worth it");
+    let wire = get_with(
+        compressing(),
+        &format!("GET /page.txt HTTP/1.1\r\n{CLOSE}Accept-Encoding: gzip\r\nRange: bytes=0-9\r\n\r\n"),
+        9,
+    );
+    assert!(wire.starts_with("HTTP/1.1 206 "), "{wire}");
+    assert_eq!((header(&wire, "Content-Encoding"), body(&wire)), (None, "abcdefghij"));
+    let wire =
+        get_with(compressing(), &format!("GET /big.bin HTTP/1.1\r\n{CLOSE}Accept-Encoding: gzip\r\n\r\n"), 9);
+    assert_eq!(header(&wire, "Content-Encoding"), None, "application/octet-stream is not compressed");
+}
+
+#[test]
+fn a_compressed_reply_revalidates_by_its_weak_tag() {
+    let wire = get_with(
+        compressing(),
+        &format!("HEAD /page.txt HTTP/1.1\r\n{CLOSE}Accept-Encoding: gzip\r\n\r\n"),
+        9,
+    );
+    let tag = header(&wire, "ETag").unwrap().to_string();
+    let wire = get_with(
+        compressing(),
+        &format!("GET /page.txt HTTP/1.1\r\n{CLOSE}Accept-Encoding: gzip\r\nIf-None-Match: {tag}\r\n\r\n"),
+        9,
+    );
+    assert!(wire.starts_with("HTTP/1.1 304 "), "{wire}");
+    assert_eq!(header(&wire, "ETag"), Some(tag.as_str()));
+    assert_eq!(header(&wire, "Transfer-Encoding"), None);
+}

@@ -22,12 +22,16 @@ pub struct App {
     pub max_connections: usize,
     /// `--precompressed`: serve `x.br`/`x.zst`/`x.gz` for `x`.
     pub precompressed: bool,
+    /// `--compress`: compress compressible files as they are sent.
+    pub compress: bool,
 }
 
 impl App {
     /// CPython's `SimpleHTTPRequestHandler` over the served directory.
     pub fn static_handler(&self) -> SimpleHandler<NativeFiles> {
-        SimpleHandler::new(self.files.clone(), Arc::clone(&self.mime)).with_precompressed(self.precompressed)
+        SimpleHandler::new(self.files.clone(), Arc::clone(&self.mime))
+            .with_precompressed(self.precompressed)
+            .with_compression(self.compress)
     }
 
     /// `CGIHTTPRequestHandler` for one connection from `client` (`peer`:

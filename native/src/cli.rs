@@ -10,7 +10,7 @@ pub const USAGE: &str =
     "usage: httpserver [-h] [--cgi] [--follow-symlinks] [-b ADDRESS] [-d DIRECTORY] [-p VERSION]
                   [--header-timeout SECONDS] [--idle-timeout SECONDS] [--io-timeout SECONDS]
                   [--max-connections N] [--cgi-timeout SECONDS] [--cgi-max-body BYTES]
-                  [--precompressed] [port]";
+                  [--precompressed] [--compress] [port]";
 
 pub const HELP: &str = "
 positional arguments:
@@ -44,6 +44,9 @@ options:
                         ones get 413 before the script starts (default: 33554432)
   --precompressed       serve x.br, x.zst or x.gz in place of x when the client
                         accepts that coding
+  --compress            compress text, JSON, JavaScript, XML, SVG and wasm
+                        files of 1 KiB or more with Brotli or gzip, as the
+                        client accepts
 ";
 
 /// What the command line asked for.
@@ -63,6 +66,7 @@ pub struct Args {
     /// `None`: the default, bounded by the open-file limit.
     pub max_connections: Option<usize>,
     pub precompressed: bool,
+    pub compress: bool,
 }
 
 /// Default CGI time limit: generous; a script past it is surely stuck.
@@ -96,6 +100,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
         io_timeout: Duration::from_secs(60),
         max_connections: None,
         precompressed: false,
+        compress: false,
     };
     let mut port: Option<String> = None;
     let mut unrecognized: Vec<String> = Vec::new();
@@ -174,6 +179,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
             "--cgi" => args.cgi = true,
             "--follow-symlinks" => args.follow_symlinks = true,
             "--precompressed" => args.precompressed = true,
+            "--compress" => args.compress = true,
             "-b" | "--bind" => args.bind = value,
             "-d" | "--directory" => args.directory = PathBuf::from(value.unwrap_or_default()),
             "-p" | "--protocol" => {
@@ -253,6 +259,7 @@ fn expand_long(name: &str) -> Result<String, String> {
         "--io-timeout",
         "--max-connections",
         "--precompressed",
+        "--compress",
     ];
     if !name.starts_with("--") || LONG.contains(&name) {
         return Ok(name.to_string());

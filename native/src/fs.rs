@@ -17,9 +17,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use httpserver_core::simple::coding::ContentCoding;
 use httpserver_core::simple::{FileKind, ListingEntry, LocalPath};
 use httpserver_core::{Files, Metadata};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
+
+use crate::compress::{Compressor, ENCODINGS};
+
+/// A file reply's body: the file, read by offset, or (`--compress`) the
+/// file compressed as it is read.
+pub enum StaticBody {
+    File(File),
+    Compressed(Compressor),
+}
 
 /// How paths below the root are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +204,7 @@ fn to_metadata(st: &rfs::Stat) -> Metadata {
 }
 
 impl Files for NativeFiles {
-    type File = File;
+    type File = StaticBody;
 
     /// `stat`, with nothing outside the root ever reported and nothing
     /// opened for reading (a FIFO or a device stays untouched). One
@@ -247,7 +257,7 @@ impl Files for NativeFiles {
         Ok(entries)
     }
 
-    fn open(&mut self, path: &LocalPath) -> io::Result<(File, Metadata)> {
+    fn open(&mut self, path: &LocalPath) -> io::Result<(StaticBody, Metadata)> {
         // O_NONBLOCK: should a FIFO appear since `metadata`, opening it
         // must not hang the connection; fstat below then refuses it.
         let fd = self.open_below(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
@@ -255,7 +265,20 @@ impl Files for NativeFiles {
         if meta.kind != FileKind::File {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
         }
-        Ok((File::from(fd), meta))
+        Ok((StaticBody::File(File::from(fd)), meta))
+    }
+
+    fn encodings(&self) -> &[ContentCoding] {
+        ENCODINGS
+    }
+
+    fn encode(&mut self, body: StaticBody, coding: ContentCoding) -> Result<StaticBody, StaticBody> {
+        match body {
+            StaticBody::File(file) => {
+                Compressor::new(file, coding).map(StaticBody::Compressed).map_err(StaticBody::File)
+            }
+            compressed => Err(compressed),
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 mod app;
 mod cgi;
 mod cli;
+mod compress;
 mod fs;
 mod log;
 mod net;
@@ -137,6 +138,7 @@ fn run(args: cli::Args) -> Result<ExitCode> {
         cgi,
         max_connections,
         precompressed: args.precompressed,
+        compress: args.compress,
     });
 
     // SIGINT and SIGTERM are taken by this thread alone, as events: block

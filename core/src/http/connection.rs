@@ -104,6 +104,8 @@ struct Answering {
     form: Form,
     client: ClientWants,
     expects_continue: bool,
+    /// HTTP/1.1 on both sides: a body may be chunked.
+    chunked_ok: bool,
 }
 
 impl Answering {
@@ -118,7 +120,7 @@ impl Answering {
         } else {
             Form::Full
         };
-        Answering { form, client: ClientWants::Close, expects_continue: false }
+        Answering { form, client: ClientWants::Close, expects_continue: false, chunked_ok: false }
     }
 
     fn of(head: &RequestHead, protocol: ServerProtocol) -> Answering {
@@ -144,7 +146,9 @@ impl Answering {
         } else {
             Form::Full
         };
-        Answering { form, client, expects_continue }
+        let chunked_ok =
+            protocol == ServerProtocol::Http11 && head.version >= Version::HTTP_11 && form != Form::Http09;
+        Answering { form, client, expects_continue, chunked_ok }
     }
 }
 
@@ -457,15 +461,42 @@ impl Connection {
         now: SystemTime,
         out: &mut Vec<u8>,
     ) -> Result<BodyPlan, UsageError> {
+        self.start(head, false, now, out)
+    }
+
+    /// [`Connection::start_response`] for a body of unknown length (no
+    /// `Content-Length` in `head`) that the caller will frame in the
+    /// chunked coding when this says [`BodyPlan::Chunked`]: it does, adding
+    /// `Transfer-Encoding: chunked`, when client and server both speak
+    /// HTTP/1.1; otherwise the body is framed by the close, as usual.
+    pub fn start_chunked_response(
+        &mut self,
+        head: &ResponseHead,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> Result<BodyPlan, UsageError> {
+        self.start(head, true, now, out)
+    }
+
+    fn start(
+        &mut self,
+        head: &ResponseHead,
+        chunked: bool,
+        now: SystemTime,
+        out: &mut Vec<u8>,
+    ) -> Result<BodyPlan, UsageError> {
         let answering = match self.writing {
             Writing::Waiting(a) => a,
             Writing::Sending { .. } => return Err(UsageError::HeadAlreadySent),
             Writing::Idle | Writing::Closed => return Err(UsageError::NoRequestPending),
         };
+        let chunked = chunked && answering.chunked_ok && head.content_length().is_none();
         let plan = if answering.form == Form::HeadOnly || status_forbids_body(head.status) {
             BodyPlan::None
         } else if answering.form == Form::Http09 {
             BodyPlan::UntilClose
+        } else if chunked {
+            BodyPlan::Chunked
         } else {
             match head.content_length() {
                 Some(n) => BodyPlan::Length(n),
@@ -485,6 +516,10 @@ impl Connection {
                     continue;
                 }
                 write_header(out, name, value);
+            }
+            // A HEAD says what the GET would.
+            if chunked && !status_forbids_body(head.status) {
+                write_header(out, "Transfer-Encoding", "chunked");
             }
             if let Some(value) = announce {
                 write_header(out, "Connection", value);
@@ -546,8 +581,8 @@ impl Connection {
         (close, announce)
     }
 
-    /// Append body bytes to `out` (copied, unframed: responses are never
-    /// chunked, as CPython's are not).
+    /// Append body bytes to `out` (copied as they are: a chunked body's
+    /// framing is the caller's).
     pub fn send_body(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), UsageError> {
         self.record_body_sent(data.len() as u64)?;
         out.extend_from_slice(data);

@@ -66,6 +66,9 @@ pub enum BodyPlan {
     /// Any number of bytes, ended by closing the connection (no
     /// `Content-Length`, or HTTP/0.9).
     UntilClose,
+    /// Any number of bytes in the chunked transfer coding, which the
+    /// caller frames (see [`crate::http::Connection::start_chunked_response`]).
+    Chunked,
 }
 
 /// Why a connection closes after a response.

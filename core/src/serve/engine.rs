@@ -37,6 +37,8 @@ use crate::status::status_forbids_body;
 const LINGER: Duration = Duration::from_secs(2);
 /// Most bytes discarded while lingering.
 const LINGER_BYTES: u64 = 1 << 20;
+/// Most bytes of a chunked body read at a time (one chunk).
+const CHUNK_READ: usize = 16 * 1024;
 
 /// Both clocks, read once by the shell for each call: the wall clock for
 /// `Date`, the monotonic one for time limits.
@@ -61,6 +63,9 @@ impl Now {
 pub enum Input<'a> {
     /// Bytes read from the peer.
     Bytes(&'a [u8]),
+    /// This many bytes were read into the `buf` of an [`Output::ReadBody`]
+    /// (at least one; report [`Input::BodyEnded`] at the source's end).
+    BodyRead(usize),
     /// The peer closed its sending side (a read returned 0).
     Eof,
     /// This many bytes of an [`Output::Write`], or of the `head` of an
@@ -100,6 +105,18 @@ pub enum Output<'a, B> {
         offset: u64,
         /// How many bytes; `None`: until it ends.
         len: Option<u64>,
+    },
+    /// Read up to `buf.len()` bytes of `source` from `offset` into `buf`
+    /// (a stream ignores the offset: it is where the stream is); report
+    /// [`Input::BodyRead`], or [`Input::BodyEnded`] when it has no more.
+    /// Only for bodies the engine frames itself ([`crate::Body::Chunked`]).
+    ReadBody {
+        /// The body source.
+        source: &'a mut B,
+        /// How far into it the engine has read.
+        offset: u64,
+        /// Where to put the bytes.
+        buf: &'a mut [u8],
     },
     /// Read from the peer and report [`Input::Bytes`] or [`Input::Eof`];
     /// if nothing comes before [`Engine::timeout`], poll again.
@@ -148,11 +165,13 @@ struct BodyJob<B> {
     left: Option<u64>,
     parts: VecDeque<BodyPart>,
     closing: Vec<u8>,
+    /// Read by the engine and framed in the chunked coding.
+    chunked: bool,
 }
 
 impl<B> BodyJob<B> {
     fn range(source: B, offset: u64, left: Option<u64>) -> BodyJob<B> {
-        BodyJob { source, offset, left, parts: VecDeque::new(), closing: Vec::new() }
+        BodyJob { source, offset, left, parts: VecDeque::new(), closing: Vec::new(), chunked: false }
     }
 
     /// The current range is done and nothing follows it.
@@ -183,6 +202,8 @@ pub struct Engine<B> {
     out: Vec<u8>,
     out_pos: usize,
     body: Option<BodyJob<B>>,
+    /// Where a chunked body's next chunk is read (only while one is sent).
+    chunk: Vec<u8>,
     logs: VecDeque<LogEntry>,
     /// The front of `logs` was handed out by the last poll.
     log_shown: bool,
@@ -209,6 +230,7 @@ impl<B> Engine<B> {
             out: Vec::new(),
             out_pos: 0,
             body: None,
+            chunk: Vec::new(),
             logs: VecDeque::new(),
             log_shown: false,
             request: RequestBody::Unused,
@@ -299,6 +321,25 @@ impl<B> Engine<B> {
                 }
                 progress = n > 0;
             }
+            Input::BodyRead(n) => {
+                let job = self.body.as_mut().ok_or(UsageError::NoResponseInProgress)?;
+                if !job.chunked || self.out_pos < self.out.len() || n > self.chunk.len() {
+                    return Err(UsageError::TooMuchReported);
+                }
+                if n > 0 {
+                    self.conn.record_body_sent(n as u64)?;
+                    job.offset += n as u64;
+                    self.out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                    self.out.extend_from_slice(&self.chunk[..n]);
+                    self.out.extend_from_slice(b"\r\n");
+                    progress = true;
+                }
+            }
+            Input::BodyEnded if self.body.as_ref().map_or(false, |job| job.chunked) => {
+                self.body = None;
+                self.chunk = Vec::new();
+                self.out.extend_from_slice(b"0\r\n\r\n");
+            }
             Input::BodyEnded => {
                 if let Some(job) = self.body.take() {
                     if job.left.map_or(false, |left| left > 0) {
@@ -351,6 +392,10 @@ impl<B> Engine<B> {
             Stage::Serving => {
                 let head = &self.out[self.out_pos..];
                 match self.body.as_mut() {
+                    Some(job) if job.chunked && !head.is_empty() => Output::Write(head),
+                    Some(job) if job.chunked => {
+                        Output::ReadBody { source: &mut job.source, offset: job.offset, buf: &mut self.chunk }
+                    }
                     Some(job) => {
                         Output::Body { head, source: &mut job.source, offset: job.offset, len: job.left }
                     }
@@ -513,7 +558,12 @@ impl<B> Engine<B> {
         }
         self.logs
             .push_back(LogEntry::Request { request_line: request_line.to_string(), status: head.status });
-        let plan = match self.conn.start_response(&head, now.wall, &mut self.out) {
+        let started = if let Body::Chunked(_) = body {
+            self.conn.start_chunked_response(&head, now.wall, &mut self.out)
+        } else {
+            self.conn.start_response(&head, now.wall, &mut self.out)
+        };
+        let plan = match started {
             Ok(plan) => plan,
             Err(e) => return self.handler_bug(e),
         };
@@ -530,7 +580,7 @@ impl<B> Engine<B> {
                 }
                 Ok(())
             }
-            (Body::Stream(source), BodyPlan::Length(n)) => {
+            (Body::Stream(source) | Body::Chunked(source), BodyPlan::Length(n)) => {
                 if n > 0 {
                     self.body = Some(BodyJob::range(source, 0, Some(n)));
                 }
@@ -540,10 +590,20 @@ impl<B> Engine<B> {
                 self.body = Some(BodyJob::range(source, 0, None));
                 Ok(())
             }
+            (Body::Chunked(source), plan) => {
+                let mut job = BodyJob::range(source, 0, None);
+                if plan == BodyPlan::Chunked {
+                    job.chunked = true;
+                    self.chunk = vec![0; CHUNK_READ];
+                }
+                self.body = Some(job);
+                Ok(())
+            }
             (Body::Parts { source, parts, closing }, _) => {
                 // An empty current range: the first part starts at once.
                 let parts = parts.into();
-                self.body = Some(BodyJob { source, offset: 0, left: Some(0), parts, closing });
+                self.body =
+                    Some(BodyJob { source, offset: 0, left: Some(0), parts, closing, chunked: false });
                 self.next_part();
                 Ok(())
             }

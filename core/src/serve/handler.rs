@@ -112,6 +112,11 @@ pub enum Body<B> {
     /// script's output). With no `Content-Length` in the head, the
     /// connection closes after it.
     Stream(B),
+    /// A source of unknown length (a file compressed as it is sent), in
+    /// the chunked coding where client and server speak HTTP/1.1 (the
+    /// connection then stays open), else ended by the close. The engine
+    /// reads it through [`crate::Output::ReadBody`] to frame it.
+    Chunked(B),
     /// Several byte ranges of one source, each after bytes in memory, then
     /// closing bytes (a `multipart/byteranges` body). The head's
     /// `Content-Length` is the sum of all of it.
@@ -236,6 +241,7 @@ impl<B> Reply<B> {
             Body::Bytes(b) => Body::Bytes(b),
             Body::Source { source, offset, len } => Body::Source { source: f(source), offset, len },
             Body::Stream(source) => Body::Stream(f(source)),
+            Body::Chunked(source) => Body::Chunked(f(source)),
             Body::Parts { source, parts, closing } => Body::Parts { source: f(source), parts, closing },
         };
         Reply { head: self.head, body, error: self.error }

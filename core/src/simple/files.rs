@@ -4,6 +4,7 @@
 use std::io;
 use std::time::SystemTime;
 
+use crate::simple::coding::ContentCoding;
 use crate::simple::url::LocalPath;
 
 /// What kind of thing a path names (after following symbolic links).
@@ -92,4 +93,20 @@ pub trait Files {
     /// read from the open file (`os.fstat`). Must not block on, or return,
     /// anything but a regular file.
     fn open(&mut self, path: &LocalPath) -> io::Result<(Self::File, Metadata)>;
+
+    /// The codings [`Files::encode`] can produce, in the order to prefer
+    /// them when the client likes them equally. None by default: no
+    /// compression on the fly.
+    fn encodings(&self) -> &[ContentCoding] {
+        &[]
+    }
+
+    /// `file`, as opened by [`Files::open`], turned into a stream of its
+    /// bytes in `coding` (one of [`Files::encodings`]), which the engine
+    /// reads in order ([`crate::Output::ReadBody`]). `Err` gives the
+    /// file back when it cannot.
+    fn encode(&mut self, file: Self::File, coding: ContentCoding) -> Result<Self::File, Self::File> {
+        let _ = coding;
+        Err(file)
+    }
 }

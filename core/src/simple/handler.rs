@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::http::ResponseHead;
 use crate::serve::{Body, Handler, Reply, Request};
-use crate::simple::coding::{accept_encoding, ContentCoding};
+use crate::simple::coding::{accept_encoding, AcceptEncoding, ContentCoding};
 use crate::simple::conditional::{entity_tag, evaluate, range_applies, Precondition};
 use crate::simple::files::{FileKind, Files, Metadata};
 use crate::simple::listing::{list_directory, LISTING_CONTENT_TYPE};
@@ -16,6 +16,30 @@ use crate::simple::mime::MimeTypes;
 use crate::simple::range::{multipart, parse_range, select_ranges, RangeDecision};
 use crate::simple::url::{directory_redirect_location, translate_path, url_path_ends_with_slash, LocalPath};
 use crate::time::format_system_time;
+
+/// Files smaller than this are not compressed on the fly: the coding's
+/// overhead and the chunked framing eat what would be saved.
+const MIN_COMPRESS: u64 = 1024;
+
+/// Whether a type is worth compressing: text and the structured text and
+/// code formats browsers fetch (images, audio, video and archives are
+/// compressed already).
+fn is_compressible(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence.starts_with("text/")
+        || essence.ends_with("+json")
+        || essence.ends_with("+xml")
+        || matches!(
+            essence.as_str(),
+            "application/javascript"
+                | "application/json"
+                | "application/xml"
+                | "application/wasm"
+                | "application/manifest+json"
+                | "image/svg+xml"
+                | "application/x-javascript"
+        )
+}
 
 /// CPython's `index_pages`: what a directory is served as, in order.
 const DEFAULT_INDEX_PAGES: &[&str] = &["index.html", "index.htm"];
@@ -31,6 +55,7 @@ pub struct SimpleHandler<F> {
     validators: bool,
     ranges: bool,
     precompressed: bool,
+    compress: bool,
     /// Keys for `multipart/byteranges` boundaries, made on first use.
     boundary_keys: Option<RandomState>,
     boundaries: u64,
@@ -47,6 +72,7 @@ impl<F: Files> SimpleHandler<F> {
             validators: true,
             ranges: true,
             precompressed: false,
+            compress: false,
             boundary_keys: None,
             boundaries: 0,
         }
@@ -66,6 +92,16 @@ impl<F: Files> SimpleHandler<F> {
     #[must_use]
     pub fn with_ranges(mut self, on: bool) -> SimpleHandler<F> {
         self.ranges = on;
+        self
+    }
+
+    /// Whether files of compressible types (text, JSON, JavaScript, XML,
+    /// SVG, wasm) of at least 1 KiB are compressed as they are sent, in a
+    /// coding the client accepts and [`Files::encodings`] offers (default
+    /// off).
+    #[must_use]
+    pub fn with_compression(mut self, on: bool) -> SimpleHandler<F> {
+        self.compress = on;
         self
     }
 
@@ -121,27 +157,77 @@ impl<F: Files> SimpleHandler<F> {
             _ => return Reply::error(404, Some("File not found"), None),
         }
         let ctype = self.mime.guess_type(path.file_name().unwrap_or(b""));
-        let mut extra: Vec<(&str, String)> = Vec::new();
-        let mut opened = None;
+        let compress = self.compress && is_compressible(&ctype) && !self.files.encodings().is_empty();
+        if !self.precompressed && !compress {
+            return match self.files.open(&path) {
+                Ok((file, meta)) => self.file_reply(req, file, &meta, &ctype, &[]),
+                Err(_) => Reply::error(404, Some("File not found"), None),
+            };
+        }
+        // The reply depends on Accept-Encoding from here on.
+        let mut extra: Vec<(&str, String)> = vec![("Vary", "Accept-Encoding".to_string())];
+        let accept = accept_encoding(&req.head.headers, &ContentCoding::ALL);
         if self.precompressed {
-            extra.push(("Vary", "Accept-Encoding".to_string()));
-            match self.open_precompressed(req, &path) {
-                Ok(Some((coding, file, meta))) => {
-                    extra.push(("Content-Encoding", coding.token().to_string()));
-                    opened = Some((file, meta));
-                }
-                Ok(None) => {}
-                Err(()) => return Reply::error(406, None, None),
+            if let Some((coding, file, meta)) = self.open_precompressed(&accept, &path) {
+                extra.push(("Content-Encoding", coding.token().to_string()));
+                return self.file_reply(req, file, &meta, &ctype, &extra);
             }
         }
-        let (file, meta) = match opened {
-            Some(opened) => opened,
-            None => match self.files.open(&path) {
-                Ok(opened) => opened,
-                Err(_) => return Reply::error(404, Some("File not found"), None),
-            },
+        let (file, meta) = match self.files.open(&path) {
+            Ok(opened) => opened,
+            Err(_) => return Reply::error(404, Some("File not found"), None),
         };
-        self.file_reply(req, file, &meta, &ctype, &extra)
+        // On the fly: not for small files, and not when ranges are asked
+        // for (they are served from the file itself).
+        let ranged = self.ranges && req.head.headers.contains("Range");
+        let on_the_fly = if compress && meta.len >= MIN_COMPRESS && !(ranged && accept.identity) {
+            let offered = self.files.encodings();
+            accept.preferred.iter().copied().find(|c| offered.contains(c))
+        } else {
+            None
+        };
+        match on_the_fly {
+            Some(coding) => self.compressed_reply(req, file, &meta, &ctype, coding, &extra),
+            None if accept.identity => self.file_reply(req, file, &meta, &ctype, &extra),
+            None => Reply::error(406, None, None),
+        }
+    }
+
+    /// The reply for a file compressed as it is sent: a weak tag of its
+    /// own (the bytes depend on the compressor), no length and no ranges.
+    fn compressed_reply(
+        &mut self,
+        req: &Request,
+        file: F::File,
+        meta: &Metadata,
+        ctype: &str,
+        coding: ContentCoding,
+        extra: &[(&str, String)],
+    ) -> Reply<F::File> {
+        let strong = entity_tag(meta);
+        let etag = format!("W/{}-{}\"", &strong[..strong.len() - 1], coding.token());
+        let validators = |head: ResponseHead| {
+            let mut head = head.header("Last-Modified", &format_system_time(meta.modified));
+            if self.validators {
+                head = head.header("ETag", &etag);
+            }
+            for (name, value) in extra {
+                head = head.header(name, value);
+            }
+            head
+        };
+        let tag = if self.validators { Some(etag.as_str()) } else { None };
+        match evaluate(&req.head.headers, tag, meta.modified) {
+            Precondition::Proceed => {}
+            Precondition::Failed => return Reply::error(412, None, None),
+            Precondition::NotModified => return Reply::head_only(validators(ResponseHead::new(304))),
+        }
+        let head = validators(ResponseHead::new(200).header("Content-type", ctype))
+            .header("Content-Encoding", coding.token());
+        match self.files.encode(file, coding) {
+            Ok(encoded) => Reply::new(head, Body::Chunked(encoded)),
+            Err(_) => Reply::error(500, Some("Cannot compress"), None),
+        }
     }
 
     /// The reply for an open regular file: preconditions, then the whole
@@ -252,30 +338,23 @@ impl<F: Files> SimpleHandler<F> {
         }
     }
 
-    /// The precompressed sibling of `path` to serve, in the client's order
-    /// of preference: `Ok(None)` for the file itself, `Err` when the
-    /// client accepts neither a sibling that exists nor no coding.
-    #[allow(clippy::type_complexity)]
+    /// The precompressed sibling of `path` to serve, the first that exists
+    /// in the client's order of preference.
     fn open_precompressed(
         &mut self,
-        req: &Request,
+        accept: &AcceptEncoding,
         path: &LocalPath,
-    ) -> Result<Option<(ContentCoding, F::File, Metadata)>, ()> {
-        let accept = accept_encoding(&req.head.headers, &ContentCoding::ALL);
+    ) -> Option<(ContentCoding, F::File, Metadata)> {
         for coding in &accept.preferred {
             let sibling = match path.with_suffix(coding.suffix()) {
                 Some(sibling) => sibling,
                 None => continue,
             };
             if let Ok((file, meta)) = self.files.open(&sibling) {
-                return Ok(Some((*coding, file, meta)));
+                return Some((*coding, file, meta));
             }
         }
-        if accept.identity {
-            Ok(None)
-        } else {
-            Err(())
-        }
+        None
     }
 
     /// A fresh `multipart/byteranges` boundary: 128 bits no one could

@@ -128,6 +128,13 @@ pub async fn serve_connection(
                     engine.handle(Input::BodyEnded, now)?;
                 }
             }
+            Output::ReadBody { source, offset, buf } => {
+                // Only for bodies the engine frames (compression on the
+                // fly, which StdFiles does not offer): pread at the offset.
+                let n = source.read_at(buf, offset)?;
+                let input = if n == 0 { Input::BodyEnded } else { Input::BodyRead(n) };
+                engine.handle(input, self::now())?;
+            }
             Output::Read => {
                 let read = stream.read(&mut buf);
                 let outcome = match engine.timeout() {

@@ -18,7 +18,7 @@ use httpserver_core::cgi::{
 use httpserver_core::http::BodyFraming;
 use httpserver_core::{Acceptance, Body, BodyUse, Handler, Reply, Request, RequestHead, SimpleHandler};
 
-use crate::fs::NativeFiles;
+use crate::fs::{NativeFiles, StaticBody};
 use crate::log;
 
 pub use script::{kill_running_scripts, ScriptOutput};
@@ -58,7 +58,7 @@ impl CgiConfig {
 
 /// A response body of the CGI server: a static file, or a script's output.
 pub enum CgiBody {
-    File(File),
+    Static(StaticBody),
     Script(ScriptOutput),
 }
 
@@ -143,7 +143,7 @@ impl CgiHandler {
             }
             None => {
                 return match self.route(&req.head) {
-                    CgiRoute::Static => self.simple.send_head(req).map_body(CgiBody::File),
+                    CgiRoute::Static => self.simple.send_head(req).map_body(CgiBody::Static),
                     CgiRoute::Refuse(reply) => reply,
                     // `start_body` runs every script request; not reached.
                     _ => Reply::error(500, Some("CGI script could not be started"), None),

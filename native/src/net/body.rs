@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io::{self, ErrorKind};
 
 use crate::cgi::CgiBody;
+use crate::fs::StaticBody;
 use crate::net::transport::Transport;
 
 /// Bodies up to this size are read into the head's buffer and leave in
@@ -40,11 +41,35 @@ impl BodySource for File {
     }
 }
 
+impl BodySource for StaticBody {
+    fn view(&mut self) -> BodyView<'_> {
+        match self {
+            StaticBody::File(f) => BodyView::File(f),
+            StaticBody::Compressed(c) => BodyView::Stream(c),
+        }
+    }
+}
+
 impl BodySource for CgiBody {
     fn view(&mut self) -> BodyView<'_> {
         match self {
-            CgiBody::File(f) => BodyView::File(f),
+            CgiBody::Static(body) => body.view(),
             CgiBody::Script(output) => BodyView::Stream(output),
+        }
+    }
+}
+
+/// Read up to `buf.len()` bytes of `source` from `offset` (a stream reads
+/// on from where it is): for bodies the engine frames itself. 0 at the end.
+pub fn read_body<S: BodySource + ?Sized>(source: &mut S, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        let result = match source.view() {
+            BodyView::File(file) => rustix::io::pread(file, &mut *buf, offset).map_err(io::Error::from),
+            BodyView::Stream(stream) => stream.read(buf),
+        };
+        match result {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            other => return other,
         }
     }
 }

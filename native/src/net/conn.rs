@@ -11,7 +11,7 @@ use httpserver_core::{Config, Engine, Handler, Input, Now, Output};
 
 use crate::log;
 use crate::net::admission::Permit;
-use crate::net::body::{BodySource, BodyWriter};
+use crate::net::body::{self, BodySource, BodyWriter};
 use crate::net::transport::Transport;
 
 /// What a connection waits for after [`Conn::drive`].
@@ -113,6 +113,11 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                         Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Wait::Writable),
                         Err(e) => return Err(e),
                     }
+                }
+                Output::ReadBody { source, offset, buf } => {
+                    let n = body::read_body(source, offset, buf)?;
+                    let input = if n == 0 { Input::BodyEnded } else { Input::BodyRead(n) };
+                    self.engine.handle(input, self::now())?;
                 }
                 Output::Read => {
                     if drained {

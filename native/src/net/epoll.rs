@@ -6,7 +6,6 @@
 //! drives connections whose deadline passed).
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use rustix::event::Timespec;
 use rustix::net::SocketFlags;
 
 use crate::app::App;
-use crate::fs::NativeFiles;
+use crate::fs::{NativeFiles, StaticBody};
 use crate::log;
 use crate::net::admission::{refuse, Admission, Stop, ACCEPT_BACKOFF};
 use crate::net::conn::{log_abnormal_end, Conn, Wait};
@@ -60,7 +59,7 @@ pub fn run(listener: TcpListener, app: Arc<App>, stop: Arc<Stop>) -> anyhow::Res
 
 /// A connection and whether it is registered for writability.
 struct Slot {
-    conn: Conn<TcpStream, File>,
+    conn: Conn<TcpStream, StaticBody>,
     want_write: bool,
 }
 

@@ -315,6 +315,25 @@ fn the_head_deadline_counts_from_accept() {
 }
 
 #[test]
+fn a_head_the_shell_reads_late_is_still_served() {
+    // The server was busy past the deadline; the request had arrived in
+    // time and is handed in only now: it is answered, not cut off.
+    let mut d = Driver::new(timeouts(), simple());
+    d.advance(12);
+    d.engine
+        .handle(Input::Bytes(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), d.now)
+        .unwrap();
+    assert!(!d.run());
+    assert_eq!(statuses(&d.wire_text()), [200]);
+    // An unfinished head handed in late is still late.
+    let mut d = Driver::new(timeouts(), simple());
+    d.advance(12);
+    d.engine.handle(Input::Bytes(b"GET /a.txt HTTP/1.1\r\nHo"), d.now).unwrap();
+    assert!(!d.run());
+    assert_eq!(d.log, ["request head not received in time; connection closed"]);
+}
+
+#[test]
 fn idle_and_io_limits() {
     // Idle after a response: the idle limit, restarted by the next byte
     // as a head limit.

@@ -371,6 +371,10 @@ impl<B> Engine<B> {
             self.log_shown = false;
         }
         self.catch_up(now);
+        // What the shell handed in counts before the clock is judged: input
+        // that was there in time but read late (a busy server) is served.
+        self.advance(handler, now);
+        self.tick(now);
         if let Some(deadline) = self.timeout() {
             if now.mono >= deadline && self.stage != Stage::Closed {
                 self.expire(handler);

@@ -31,6 +31,8 @@ pub struct Conn<T, B> {
     pub client: String,
     engine: Engine<B>,
     body: BodyWriter,
+    /// The engine asked for input when this connection last waited.
+    awaiting_input: bool,
     _permit: Permit,
 }
 
@@ -46,6 +48,7 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
             client,
             engine: Engine::new(config, now()),
             body: BodyWriter::default(),
+            awaiting_input: false,
             _permit: permit,
         }
     }
@@ -78,6 +81,34 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         // believing the socket is empty (edge-triggered epoll reports new
         // input once).
         let mut drained = false;
+        if self.awaiting_input {
+            // Hand the engine what arrived before it judges its deadline:
+            // after a busy spell the wait may have been ours, not the
+            // client's (a request that came in time is still served).
+            match self.transport.read(read_buf) {
+                Ok(0) => self.engine.handle(Input::Eof, now())?,
+                Ok(n) => {
+                    drained = short_read_drains && n < read_buf.len();
+                    self.engine.handle(Input::Bytes(&read_buf[..n]), now())?;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => drained = true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let wait = self.carry_out(handler, read_buf, scratch, short_read_drains, drained);
+        self.awaiting_input = matches!(wait, Ok(Wait::Readable));
+        wait
+    }
+
+    fn carry_out<H: Handler<Body = B>>(
+        &mut self,
+        handler: &mut H,
+        read_buf: &mut [u8],
+        scratch: &mut Vec<u8>,
+        short_read_drains: bool,
+        mut drained: bool,
+    ) -> io::Result<Wait> {
         loop {
             let now = now();
             match self.engine.poll(handler, now) {

@@ -10,14 +10,29 @@ Cases (see the performance issue):
   3 large      256 MiB file, 4 connections, MiB/s
   4 listing    a 2,000-entry directory listing
   5 idle       5,000 idle keep-alive connections held open while case 1 runs on 16 more
+  6 range      1 KiB Range requests (bytes=START-END at a pseudo-random 1 KiB-aligned
+               offset, a wrk Lua script seeded per thread) into a 64 MiB file,
+               keep-alive, 64 connections (-p HTTP/1.1). Before measuring, each
+               server must answer a mid-file range and the last 1 KiB with 206,
+               the right Content-Range and the file's bytes (else it is left out
+               of the row, with one error); a run averaging over 4 KiB per
+               response counts every response as an error (a 200 is 2xx to wrk).
+               CPython has no Range support (200 with the whole 64 MiB), so it is
+               skipped on this row and reported as n/a
 plus each server's peak and idle resident memory.
+
+BENCH_CASES=range,keepalive (comma-separated names from the list above,
+default all) runs only those cases, in the order above; idle memory is
+measured whatever the selection.
 
 BENCH_BASELINE=/path/to/another/httpserver adds that binary to every round
 as "baseline" (an earlier build, say), reported as a ratio like the others:
 a before/after comparison under the same conditions.
 """
+import http.client
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -33,6 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 DURATION = os.environ.get("BENCH_DURATION", "5s")
 THREADS = "2"
+RANGE_FILE, RANGE_SIZE, RANGE_LEN = "/64m.bin", 64 << 20, 1024
 
 
 def sh(*args, **kw):
@@ -65,6 +81,11 @@ def make_tree(root):
         chunk = os.urandom(1 << 20)
         for _ in range(256):
             f.write(chunk)
+    # Fresh random bytes for every MiB, so that a range served from the
+    # wrong offset cannot pass the correctness check by repetition.
+    with open(os.path.join(root, RANGE_FILE.lstrip("/")), "wb") as f:
+        for _ in range(RANGE_SIZE >> 20):
+            f.write(os.urandom(1 << 20))
     listing = os.path.join(root, "listing")
     os.makedirs(listing, exist_ok=True)
     for i in range(2000):
@@ -173,8 +194,81 @@ def wrk(port, path, conns, extra=()):
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errs = sum(map(int, errors.groups())) if errors else 0
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = re.search(r"(\d+) requests in [\d.]+\w+, ([\d.]+)(\w+) read", out)
+    reqs = int(total.group(1)) if total else 0
+    read = float(total.group(2)) * {"B": 1, "KB": 1024, "MB": 2**20, "GB": 2**30, "TB": 2**40}[total.group(3)] \
+        if total else 0
     return {"rps": rps, "mib_s": float(tr.group(1)) * scale, "errors": errs,
-            "non2xx": int(non2xx.group(1)) if non2xx else 0}
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "requests": reqs,
+            "bytes_per_request": read / reqs if reqs else 0}
+
+
+# wrk's Lua: every request asks for RANGE_LEN bytes at a 1 KiB-aligned offset
+# drawn from math.random, seeded with a fixed number per thread (threads get
+# ids 1, 2, ... in setup(), run in the main Lua state).
+RANGE_LUA = """
+local blocks = %(size)d / %(len)d
+local n = 0
+function setup(thread)
+  n = n + 1
+  thread:set("id", n)
+end
+function init(args)
+  math.randomseed(20240 + id)
+end
+function request()
+  local start = math.random(0, blocks - 1) * %(len)d
+  return wrk.format("GET", wrk.path, {["Range"] = "bytes=" .. start .. "-" .. (start + %(len)d - 1)})
+end
+""" % {"size": RANGE_SIZE, "len": RANGE_LEN}
+
+
+def write_range_script(state):
+    path = os.path.join(state, "range.lua")
+    with open(path, "w") as f:
+        f.write(RANGE_LUA)
+    return path
+
+
+def wrk_range(port, state):
+    r = wrk(port, RANGE_FILE, 64, ("-s", os.path.join(state, "range.lua")))
+    # A 206 of 1 KiB is about 1.3 KiB on the wire. A server that ignored
+    # Range would answer 200 (2xx, so wrk counts nothing) with the whole
+    # file: count all its responses as wrong rather than report its rate.
+    if r["bytes_per_request"] > 4 * RANGE_LEN:
+        print("  range: %.0f bytes per response on port %d, not 1 KiB ranges" % (r["bytes_per_request"], port),
+              flush=True)
+        r["non2xx"] += max(r["requests"], 1)
+    return r
+
+
+def check_range(port, www):
+    """One request for a 1 KiB range mid-file and one for the last 1 KiB:
+    None when both come back 206 with the right Content-Range and the
+    file's bytes, else what went wrong. Never reads a 200's body."""
+    with open(os.path.join(www, RANGE_FILE.lstrip("/")), "rb") as f:
+        for start in (random.Random(7).randrange(RANGE_SIZE // RANGE_LEN) * RANGE_LEN, RANGE_SIZE - RANGE_LEN):
+            end = start + RANGE_LEN - 1
+            f.seek(start)
+            want = f.read(RANGE_LEN)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request("GET", RANGE_FILE, headers={"Range": "bytes=%d-%d" % (start, end)})
+                resp = conn.getresponse()
+                if resp.status != 206:
+                    return "bytes=%d-%d answered %d, not 206" % (start, end, resp.status)
+                cr = resp.getheader("Content-Range")
+                if cr != "bytes %d-%d/%d" % (start, end, RANGE_SIZE):
+                    return "bytes=%d-%d answered Content-Range %r" % (start, end, cr)
+                got = resp.read()
+                if got != want:
+                    return "bytes=%d-%d answered %d bytes, not the file's %d there" % (
+                        start, end, len(got), RANGE_LEN)
+            except (OSError, http.client.HTTPException) as e:
+                return "bytes=%d-%d: %s" % (start, end, e)
+            finally:
+                conn.close()
+    return None
 
 
 def hold_idle(port, n):
@@ -210,18 +304,72 @@ def check_idle(socks):
 
 
 CASES = [
-    # name, unit, protocol for us and CPython, runner
-    ("1 keepalive 1 KiB, 64 conns", "req/s", "HTTP/1.1", lambda p: wrk(p, "/1k.bin", 64)),
-    ("2 new connection per request", "req/s", "HTTP/1.0",
-     lambda p: wrk(p, "/1k.bin", 64, ("-H", "Connection: close"))),
-    ("3 256 MiB file, 4 conns", "MiB/s", "HTTP/1.1", lambda p: wrk(p, "/256m.bin", 4)),
-    ("4 listing of 2,000 entries", "req/s", "HTTP/1.1", lambda p: wrk(p, "/listing/", 16)),
+    # key (for BENCH_CASES), name, unit, protocol for us and CPython, runner(port, state dir), and optionally
+    # check(port, www dir) -> None or what is wrong, run once per server before measuring it, and skip:
+    # {server: why} for servers left out of the case. The idle case has its own runner, idle_case().
+    dict(key="keepalive", name="1 keepalive 1 KiB, 64 conns", unit="req/s", protocol="HTTP/1.1",
+         run=lambda p, st: wrk(p, "/1k.bin", 64)),
+    dict(key="close", name="2 new connection per request", unit="req/s", protocol="HTTP/1.0",
+         run=lambda p, st: wrk(p, "/1k.bin", 64, ("-H", "Connection: close"))),
+    dict(key="large", name="3 256 MiB file, 4 conns", unit="MiB/s", protocol="HTTP/1.1",
+         run=lambda p, st: wrk(p, "/256m.bin", 4)),
+    dict(key="listing", name="4 listing of 2,000 entries", unit="req/s", protocol="HTTP/1.1",
+         run=lambda p, st: wrk(p, "/listing/", 16)),
+    dict(key="idle", name="5 5,000 idle + keepalive on 16"),
+    dict(key="range", name="6 1 KiB ranges of 64 MiB, 64 conns", unit="req/s", protocol="HTTP/1.1",
+         run=wrk_range, check=check_range,
+         skip={"cpython": "n/a — no Range support (answers 200 with the whole 64 MiB)"}),
 ]
+
+
+def selected_cases():
+    want = [w.strip() for w in os.environ.get("BENCH_CASES", "").split(",") if w.strip()]
+    keys = [c["key"] for c in CASES]
+    unknown = [w for w in want if w not in keys]
+    if unknown:
+        sys.exit("BENCH_CASES: unknown case %s (known: %s)" % (", ".join(unknown), ",".join(keys)))
+    return [c for c in CASES if not want or c["key"] in want]
+
+
+def run_case(case, srvs, state, www, results):
+    skipped = {n: why for n, why in case.get("skip", {}).items() if any(s.name == n for s in srvs)}
+    per = {s.name: [] for s in srvs if s.name not in skipped}
+    errors = {name: 0 for name in per}
+    for rnd in range(ROUNDS):
+        for s in srvs:
+            if s.name in skipped:
+                continue
+            s.start(state, case["protocol"])
+            if rnd == 0 and case.get("check"):
+                wrong = case["check"](s.port, www)
+                if wrong:
+                    # Left out of the case rather than measured doing something else.
+                    print("  %s: %s fails its check: %s" % (case["key"], s.name, wrong), flush=True)
+                    skipped[s.name] = "check failed: " + wrong
+                    del per[s.name]
+                    errors[s.name] += 1
+                    s.stop()
+                    continue
+            if case["key"] == "large" and s.name == "httpserver":
+                base = s.rss_kib()
+            r = case["run"](s.port, state)
+            if case["key"] == "large" and s.name == "httpserver":
+                results["memory"]["httpserver_large_file_rss_growth_kib"] = max(
+                    results["memory"].get("httpserver_large_file_rss_growth_kib", 0), s.rss_kib("VmHWM") - base)
+            if rnd == 0:
+                results["memory"].setdefault(s.name + "_idle_rss_kib", None)
+            results["memory"][s.name + "_peak_rss_kib"] = max(
+                results["memory"].get(s.name + "_peak_rss_kib", 0), s.rss_kib("VmHWM"))
+            s.stop()
+            per[s.name].append(r["mib_s"] if case["unit"] == "MiB/s" else r["rps"])
+            errors[s.name] += r["errors"] + r["non2xx"]
+    return case_result(case["name"], case["unit"], per, errors, skipped)
 
 
 def main():
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    cases = selected_cases()
     ensure_tools()
     print("building the release binary", flush=True)
     sh("cargo", "build", "--release", "--quiet", "-p", "httpserver", cwd=ROOT)
@@ -231,39 +379,29 @@ def main():
     www, state = os.path.join(work, "www"), os.path.join(work, "state")
     os.makedirs(state)
     make_tree(www)
+    write_range_script(state)
     srvs = servers(state, www, binary, os.environ.get("BENCH_BASELINE"))
     results = {"cases": [], "memory": {}}
     started = time.time()
     try:
-        for name, unit, protocol, run in CASES:
-            per = {s.name: [] for s in srvs}
-            errors = {s.name: 0 for s in srvs}
-            for rnd in range(ROUNDS):
+        for case in cases:
+            if case["key"] == "idle":
+                # Idle memory: freshly started, nothing served.
                 for s in srvs:
-                    s.start(state, protocol)
-                    if name.startswith("3") and s.name == "httpserver":
-                        base = s.rss_kib()
-                    r = run(s.port)
-                    if name.startswith("3") and s.name == "httpserver":
-                        results["memory"]["httpserver_large_file_rss_growth_kib"] = max(
-                            results["memory"].get("httpserver_large_file_rss_growth_kib", 0), s.rss_kib("VmHWM") - base)
-                    if rnd == 0:
-                        results["memory"].setdefault(s.name + "_idle_rss_kib", None)
-                    results["memory"][s.name + "_peak_rss_kib"] = max(
-                        results["memory"].get(s.name + "_peak_rss_kib", 0), s.rss_kib("VmHWM"))
+                    s.start(state, "HTTP/1.1")
+                    time.sleep(0.5)
+                    results["memory"][s.name + "_idle_rss_kib"] = s.rss_kib()
                     s.stop()
-                    per[s.name].append(r["mib_s"] if unit == "MiB/s" else r["rps"])
-                    errors[s.name] += r["errors"] + r["non2xx"]
-            results["cases"].append(case_result(name, unit, per, errors))
+                results["cases"].append(idle_case(case["name"], srvs, state))
+            else:
+                results["cases"].append(run_case(case, srvs, state, www, results))
             print_case(results["cases"][-1], started)
-        # Idle memory: freshly started, nothing served.
-        for s in srvs:
-            s.start(state, "HTTP/1.1")
-            time.sleep(0.5)
-            results["memory"][s.name + "_idle_rss_kib"] = s.rss_kib()
-            s.stop()
-        results["cases"].append(idle_case(srvs, state))
-        print_case(results["cases"][-1], started)
+        if not any(c["key"] == "idle" for c in cases):
+            for s in srvs:
+                s.start(state, "HTTP/1.1")
+                time.sleep(0.5)
+                results["memory"][s.name + "_idle_rss_kib"] = s.rss_kib()
+                s.stop()
     finally:
         for s in srvs:
             s.stop()
@@ -272,8 +410,7 @@ def main():
     report(results)
 
 
-def idle_case(srvs, state):
-    name = "5 5,000 idle + keepalive on 16"
+def idle_case(name, srvs, state):
     per = {s.name: [] for s in srvs if s.name != "cpython"}
     errors = {name: 0 for name in per}
     for _ in range(ROUNDS):
@@ -290,14 +427,14 @@ def idle_case(srvs, state):
     return case_result(name, "req/s", per, errors)
 
 
-def case_result(name, unit, per, errors):
-    ours = per["httpserver"]
+def case_result(name, unit, per, errors, skipped=None):
+    ours = per.get("httpserver", [])
     ratios = {}
     for other in per:
-        if other != "httpserver" and per[other]:
+        if other != "httpserver" and per[other] and ours:
             ratios[other] = statistics.median(o / t for o, t in zip(ours, per[other]) if t > 0)
     return {"case": name, "unit": unit, "median": {k: statistics.median(v) for k, v in per.items() if v},
-            "rounds": per, "ratio_median": ratios, "errors": errors}
+            "rounds": per, "ratio_median": ratios, "errors": errors, "skipped": skipped or {}}
 
 
 def print_case(c, started):
@@ -306,22 +443,31 @@ def print_case(c, started):
     ratios = "  ".join("x%.2f vs %s" % (v, k) for k, v in c["ratio_median"].items())
     print("[%4ds] %-34s %s (%s)  %s  errors %s" % (time.time() - started, c["case"], cols, c["unit"], ratios,
                                                   c["errors"]), flush=True)
+    if len(next(iter(c["rounds"].values()), [])) > 1:
+        print("        rounds: %s" % "  ".join("%s %s" % (k, "/".join("%.0f" % x for x in v))
+                                               for k, v in c["rounds"].items()), flush=True)
+    for k, why in c["skipped"].items():
+        print("        %s: %s" % (k, why), flush=True)
 
 
 def report(results):
     print()
-    base = any("baseline" in c["median"] for c in results["cases"])
+    base = any("baseline" in c["median"] or "baseline" in c.get("skipped", {}) for c in results["cases"])
     extra = ("%12s %12s" % ("baseline", "vs baseline")) if base else ""
     print("%-34s %12s %12s %12s %10s %10s %s  %s" % ("case", "httpserver", "nginx", "cpython", "vs nginx",
                                                      "vs cpython", extra, "errors (ours)"))
+    notes = []
     for c in results["cases"]:
-        m, r = c["median"], c["ratio_median"]
-        fmt = lambda k: ("%12.0f" % m[k]) if k in m else "%12s" % "-"
-        rat = lambda k: ("%9.2fx" % r[k]) if k in r else "%10s" % "-"
+        m, r, skip = c["median"], c["ratio_median"], c.get("skipped", {})
+        fmt = lambda k: ("%12.0f" % m[k]) if k in m else "%12s" % ("n/a" if k in skip else "-")
+        rat = lambda k: ("%9.2fx" % r[k]) if k in r else "%10s" % ("n/a" if k in skip else "-")
         more = ("%s %12s" % (fmt("baseline"), rat("baseline"))) if base else ""
         print("%-34s %s %s %s %s %s %s  %d  (%s)" % (c["case"], fmt("httpserver"), fmt("nginx"), fmt("cpython"),
-                                                    rat("nginx"), rat("cpython"), more, c["errors"]["httpserver"],
-                                                    c["unit"]))
+                                                    rat("nginx"), rat("cpython"), more,
+                                                    c["errors"].get("httpserver", 0), c["unit"]))
+        notes += ["  %s, %s: %s" % (c["case"], k, why) for k, why in skip.items()]
+    if notes:
+        print("\n".join(notes))
     mem = results["memory"]
     print()
     for k in sorted(mem):

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 
 use httpserver_core::fuzzing::{decode, BodyDecoder, BodyStep};
 use httpserver_core::http::{Connection, Event};
+use httpserver_core::simple::range::{multipart, parse_range, select_ranges, RangeDecision, MAX_RANGE_SPECS};
 use httpserver_core::simple::translate_path;
 use httpserver_core::{Config, ResponseHead, ServerProtocol};
 
@@ -132,6 +133,38 @@ proptest! {
                     fed = end;
                 }
                 Ok(BodyStep::Progress { consumed, .. }) => { buf.drain(..consumed); }
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_stay_inside_and_no_byte_is_sent_twice(
+        header in "[bB]ytes=[0-9,\\- ]{0,60}",
+        big in prop::collection::vec((0u64..u64::MAX, 0u64..u64::MAX), 0..4),
+        len in 0u64..5000,
+    ) {
+        // Random range sets, plus a few with huge positions.
+        let mut value = header;
+        for (a, b) in big {
+            value.push_str(&format!(",{}-{}", a.min(b), a.max(b)));
+        }
+        let Some(specs) = parse_range(&value) else { return Ok(()) };
+        prop_assert!(specs.len() <= MAX_RANGE_SPECS);
+        match select_ranges(&specs, len) {
+            RangeDecision::Whole => prop_assert_eq!(len, 0),
+            RangeDecision::Unsatisfiable => {}
+            RangeDecision::Partial(ranges) => {
+                let mut seen = vec![false; len as usize];
+                for r in &ranges {
+                    prop_assert!(r.len > 0 && r.start.checked_add(r.len).is_some_and(|end| end <= len), "{:?} of {}", r, len);
+                    for i in r.start..r.start + r.len {
+                        prop_assert!(!seen[i as usize], "byte {} twice in {:?}", i, ranges);
+                        seen[i as usize] = true;
+                    }
+                }
+                let layout = multipart(&ranges, len, "text/plain", "B");
+                let sum: u64 = layout.parts.iter().map(|p| p.prefix.len() as u64 + p.len).sum::<u64>() + layout.closing.len() as u64;
+                prop_assert_eq!(sum, layout.content_length);
             }
         }
     }

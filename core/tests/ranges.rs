@@ -135,7 +135,7 @@ fn a_thousand_overlapping_ranges_send_the_bytes_once() {
 }
 
 #[test]
-fn unsatisfiable_is_416_with_the_length_and_the_connection_goes_on() {
+fn unsatisfiable_is_416_with_the_length_and_an_error_page() {
     let mut d = Driver::new(config(ServerProtocol::Http11), simple());
     d.feed(
         b"GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=6-\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -146,6 +146,9 @@ fn unsatisfiable_is_416_with_the_length_and_the_connection_goes_on() {
     assert!(wire.starts_with("HTTP/1.1 416 Requested Range Not Satisfiable\r\n"), "{wire}");
     assert_eq!(header(&wire, "Content-Range"), Some("bytes */6"));
     assert_eq!(d.log[1], "\"GET /a.txt HTTP/1.1\" 416 -");
+    // As every send_error reply in CPython, it closes the connection.
+    assert_eq!(header(&wire, "Connection"), Some("close"));
+    assert_eq!(statuses(&wire), [416]);
 }
 
 #[test]
@@ -256,6 +259,13 @@ fn precompressed_siblings_follow_accept_encoding() {
     assert_eq!((header(&wire, "Content-Encoding"), body(&wire)), (None, "hello\n"));
     let wire = ask(Some("zstd, identity;q=0"), "");
     assert!(wire.starts_with("HTTP/1.1 406 "), "{wire}");
+    // A sibling older than the file is stale: passed over.
+    let mut stale = files.clone();
+    let older = t - std::time::Duration::from_secs(1);
+    stale.0.insert("a.txt.br".into(), Node::File(b"OLD".to_vec(), older));
+    let handler = SimpleHandler::new(stale, Arc::new(MimeTypes::new())).with_precompressed(true);
+    let wire = get_with(handler, &format!("GET /a.txt HTTP/1.1\r\n{CLOSE}Accept-Encoding: br\r\n\r\n"), 100);
+    assert_eq!((header(&wire, "Content-Encoding"), body(&wire)), (None, "hello\n"));
     // Range applies to the encoded bytes.
     let wire = ask(Some("br"), "Range: bytes=1-2\r\n");
     assert_eq!((header(&wire, "Content-Range"), body(&wire)), (Some("bytes 1-2/6"), "RO"));
@@ -372,4 +382,16 @@ fn a_compressed_reply_revalidates_by_its_weak_tag() {
     assert!(wire.starts_with("HTTP/1.1 304 "), "{wire}");
     assert_eq!(header(&wire, "ETag"), Some(tag.as_str()));
     assert_eq!(header(&wire, "Transfer-Encoding"), None);
+}
+
+#[test]
+fn a_client_refusing_identity_gets_even_a_small_file_compressed() {
+    let wire = get_with(
+        compressing(),
+        &format!("GET /a.txt HTTP/1.1\r\n{CLOSE}Accept-Encoding: gzip, identity;q=0\r\n\r\n"),
+        9,
+    );
+    assert!(wire.starts_with("HTTP/1.1 200 OK\r\n"), "{wire}");
+    assert_eq!(header(&wire, "Content-Encoding"), Some("gzip"));
+    assert_eq!(dechunk(body(&wire)), ("\nolleh".to_string(), true));
 }

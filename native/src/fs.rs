@@ -28,7 +28,7 @@ use crate::compress::{Compressor, ENCODINGS};
 /// file compressed as it is read.
 pub enum StaticBody {
     File(File),
-    Compressed(Compressor),
+    Compressed(Box<Compressor>),
 }
 
 /// How paths below the root are resolved.
@@ -274,9 +274,9 @@ impl Files for NativeFiles {
 
     fn encode(&mut self, body: StaticBody, coding: ContentCoding) -> Result<StaticBody, StaticBody> {
         match body {
-            StaticBody::File(file) => {
-                Compressor::new(file, coding).map(StaticBody::Compressed).map_err(StaticBody::File)
-            }
+            StaticBody::File(file) => Compressor::new(file, coding)
+                .map(|c| StaticBody::Compressed(Box::new(c)))
+                .map_err(StaticBody::File),
             compressed => Err(compressed),
         }
     }

@@ -165,13 +165,24 @@ struct BodyJob<B> {
     left: Option<u64>,
     parts: VecDeque<BodyPart>,
     closing: Vec<u8>,
-    /// Read by the engine and framed in the chunked coding.
+    /// Read by the engine (`Output::ReadBody`) rather than copied by the
+    /// shell: a body of unknown length it frames...
+    read_by_engine: bool,
+    /// ...in the chunked coding (else as it is, ended by the close).
     chunked: bool,
 }
 
 impl<B> BodyJob<B> {
     fn range(source: B, offset: u64, left: Option<u64>) -> BodyJob<B> {
-        BodyJob { source, offset, left, parts: VecDeque::new(), closing: Vec::new(), chunked: false }
+        BodyJob {
+            source,
+            offset,
+            left,
+            parts: VecDeque::new(),
+            closing: Vec::new(),
+            read_by_engine: false,
+            chunked: false,
+        }
     }
 
     /// The current range is done and nothing follows it.
@@ -310,7 +321,7 @@ impl<B> Engine<B> {
                     return Err(UsageError::TooMuchReported);
                 }
                 let job = self.body.as_mut().ok_or(UsageError::NoResponseInProgress)?;
-                if job.left.map_or(false, |left| n > left) {
+                if job.read_by_engine || job.left.map_or(false, |left| n > left) {
                     return Err(UsageError::TooMuchReported);
                 }
                 self.conn.record_body_sent(n)?;
@@ -323,22 +334,27 @@ impl<B> Engine<B> {
             }
             Input::BodyRead(n) => {
                 let job = self.body.as_mut().ok_or(UsageError::NoResponseInProgress)?;
-                if !job.chunked || self.out_pos < self.out.len() || n > self.chunk.len() {
+                if !job.read_by_engine || self.out_pos < self.out.len() || n > self.chunk.len() {
                     return Err(UsageError::TooMuchReported);
                 }
                 if n > 0 {
                     self.conn.record_body_sent(n as u64)?;
                     job.offset += n as u64;
-                    self.out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                    if job.chunked {
+                        self.out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                    }
                     self.out.extend_from_slice(&self.chunk[..n]);
-                    self.out.extend_from_slice(b"\r\n");
+                    if job.chunked {
+                        self.out.extend_from_slice(b"\r\n");
+                    }
                     progress = true;
                 }
             }
-            Input::BodyEnded if self.body.as_ref().map_or(false, |job| job.chunked) => {
-                self.body = None;
+            Input::BodyEnded if self.body.as_ref().map_or(false, |job| job.read_by_engine) => {
+                if self.body.take().map_or(false, |job| job.chunked) {
+                    self.out.extend_from_slice(b"0\r\n\r\n");
+                }
                 self.chunk = Vec::new();
-                self.out.extend_from_slice(b"0\r\n\r\n");
             }
             Input::BodyEnded => {
                 if let Some(job) = self.body.take() {
@@ -396,8 +412,8 @@ impl<B> Engine<B> {
             Stage::Serving => {
                 let head = &self.out[self.out_pos..];
                 match self.body.as_mut() {
-                    Some(job) if job.chunked && !head.is_empty() => Output::Write(head),
-                    Some(job) if job.chunked => {
+                    Some(job) if job.read_by_engine && !head.is_empty() => Output::Write(head),
+                    Some(job) if job.read_by_engine => {
                         Output::ReadBody { source: &mut job.source, offset: job.offset, buf: &mut self.chunk }
                     }
                     Some(job) => {
@@ -596,18 +612,17 @@ impl<B> Engine<B> {
             }
             (Body::Chunked(source), plan) => {
                 let mut job = BodyJob::range(source, 0, None);
-                if plan == BodyPlan::Chunked {
-                    job.chunked = true;
-                    self.chunk = vec![0; CHUNK_READ];
-                }
+                job.read_by_engine = true;
+                job.chunked = plan == BodyPlan::Chunked;
+                self.chunk = vec![0; CHUNK_READ];
                 self.body = Some(job);
                 Ok(())
             }
             (Body::Parts { source, parts, closing }, _) => {
                 // An empty current range: the first part starts at once.
-                let parts = parts.into();
-                self.body =
-                    Some(BodyJob { source, offset: 0, left: Some(0), parts, closing, chunked: false });
+                let mut job = BodyJob::range(source, 0, Some(0));
+                (job.parts, job.closing) = (parts.into(), closing);
+                self.body = Some(job);
                 self.next_part();
                 Ok(())
             }

@@ -74,8 +74,10 @@ pub fn accept_encoding(headers: &Headers, offered: &[ContentCoding]) -> AcceptEn
             let mut q = Some(1000);
             for param in params {
                 let param = param.trim_matches(|c| c == ' ' || c == '\t');
-                if let Some(value) = param.strip_prefix("q=").or_else(|| param.strip_prefix("Q=")) {
-                    q = parse_qvalue(value);
+                let (name, value) = param.split_once('=').unwrap_or((param, ""));
+                if name.trim_end_matches([' ', '\t']).eq_ignore_ascii_case("q") {
+                    // `q = 0` is not the grammar: unreadable, not 1.
+                    q = if name.len() == 1 { parse_qvalue(value) } else { None };
                 }
             }
             // An element with a malformed weight is ignored.
@@ -90,9 +92,9 @@ pub fn accept_encoding(headers: &Headers, offered: &[ContentCoding]) -> AcceptEn
     let star = weight(&|t| t == "*");
     let named_identity = weight(&|t| t == "identity");
     // Identity is acceptable unless ruled out, but only beats a coding the
-    // client weighed when it is weighed itself.
+    // client weighed when it is weighed itself (by name, or by `*`).
     let identity = named_identity.or(star).map_or(true, |q| q > 0);
-    let threshold = named_identity.unwrap_or(0);
+    let threshold = named_identity.or(star).unwrap_or(0);
     let mut ranked: Vec<(u16, usize, ContentCoding)> = Vec::new();
     for (rank, coding) in offered.iter().enumerate() {
         let q = weight(&|t| coding.matches(t)).or(star).unwrap_or(0);
@@ -161,6 +163,9 @@ mod tests {
         assert_eq!(accept(&["gzip;q=0.5, identity;q=0.5"]).preferred, vec![Gzip]);
         // Malformed weights drop their element.
         assert_eq!(accept(&["gzip;q=2, br;q=0.1234, zstd;q=1.0"]).preferred, vec![Zstd]);
+        assert_eq!(accept(&["gzip;q = 0, br"]).preferred, vec![Brotli]);
+        // `*` weighs identity too when it is not named.
+        assert_eq!(accept(&["*;q=0.5, gzip;q=0.1, br;q=0"]).preferred, vec![Zstd]);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::http::ResponseHead;
 use crate::serve::{Body, Handler, Reply, Request};
@@ -152,10 +153,10 @@ impl<F: Files> SimpleHandler<F> {
             return Reply::error(404, Some("File not found"), None);
         }
         // Only regular files are opened: CPython would block on a FIFO.
-        match meta {
-            Ok(Metadata { kind: FileKind::File, .. }) => {}
+        let modified = match meta {
+            Ok(Metadata { kind: FileKind::File, modified, .. }) => modified,
             _ => return Reply::error(404, Some("File not found"), None),
-        }
+        };
         let ctype = self.mime.guess_type(path.file_name().unwrap_or(b""));
         let compress = self.compress && is_compressible(&ctype) && !self.files.encodings().is_empty();
         if !self.precompressed && !compress {
@@ -168,7 +169,7 @@ impl<F: Files> SimpleHandler<F> {
         let mut extra: Vec<(&str, String)> = vec![("Vary", "Accept-Encoding".to_string())];
         let accept = accept_encoding(&req.head.headers, &ContentCoding::ALL);
         if self.precompressed {
-            if let Some((coding, file, meta)) = self.open_precompressed(&accept, &path) {
+            if let Some((coding, file, meta)) = self.open_precompressed(&accept, &path, modified) {
                 extra.push(("Content-Encoding", coding.token().to_string()));
                 return self.file_reply(req, file, &meta, &ctype, &extra);
             }
@@ -178,9 +179,11 @@ impl<F: Files> SimpleHandler<F> {
             Err(_) => return Reply::error(404, Some("File not found"), None),
         };
         // On the fly: not for small files, and not when ranges are asked
-        // for (they are served from the file itself).
+        // for (they are served from the file itself), unless the client
+        // refuses the file as it is.
         let ranged = self.ranges && req.head.headers.contains("Range");
-        let on_the_fly = if compress && meta.len >= MIN_COMPRESS && !(ranged && accept.identity) {
+        let worth_it = meta.len >= MIN_COMPRESS && !ranged;
+        let on_the_fly = if compress && (worth_it || !accept.identity) {
             let offered = self.files.encodings();
             accept.preferred.iter().copied().find(|c| offered.contains(c))
         } else {
@@ -226,7 +229,8 @@ impl<F: Files> SimpleHandler<F> {
             .header("Content-Encoding", coding.token());
         match self.files.encode(file, coding) {
             Ok(encoded) => Reply::new(head, Body::Chunked(encoded)),
-            Err(_) => Reply::error(500, Some("Cannot compress"), None),
+            // The shell could not after all: the file as it is.
+            Err(file) => self.file_reply(req, file, meta, ctype, extra),
         }
     }
 
@@ -339,19 +343,22 @@ impl<F: Files> SimpleHandler<F> {
     }
 
     /// The precompressed sibling of `path` to serve, the first that exists
-    /// in the client's order of preference.
+    /// in the client's order of preference and is not older than the file
+    /// (a stale `x.gz` left behind after `x` was edited is passed over).
     fn open_precompressed(
         &mut self,
         accept: &AcceptEncoding,
         path: &LocalPath,
+        modified: SystemTime,
     ) -> Option<(ContentCoding, F::File, Metadata)> {
         for coding in &accept.preferred {
             let sibling = match path.with_suffix(coding.suffix()) {
                 Some(sibling) => sibling,
                 None => continue,
             };
-            if let Ok((file, meta)) = self.files.open(&sibling) {
-                return Some((*coding, file, meta));
+            match self.files.open(&sibling) {
+                Ok((file, meta)) if meta.modified >= modified => return Some((*coding, file, meta)),
+                _ => {}
             }
         }
         None

@@ -140,7 +140,7 @@ pub fn select_ranges(specs: &[RangeSpec], len: u64) -> RangeDecision {
     }
     let mut sorted = ranges.clone();
     sorted.sort_by_key(|r| r.start);
-    let needs_coalescing = sorted.windows(2).any(|w| w[1].start < w[0].end().saturating_add(COALESCE_GAP));
+    let needs_coalescing = sorted.windows(2).any(|w| w[1].start <= w[0].end().saturating_add(COALESCE_GAP));
     if needs_coalescing {
         ranges = coalesce(sorted);
     }

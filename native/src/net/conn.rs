@@ -23,7 +23,14 @@ pub enum Wait {
     Writable,
     /// Nothing: drop the connection.
     Closed,
+    /// More work at once (a body being compressed): drive again after the
+    /// other ready connections had their turn.
+    Again,
 }
+
+/// Most body reads (each at most a compression step of the file) per
+/// drive before the connection lets others run.
+const READS_PER_TURN: u32 = 8;
 
 /// A client connection.
 pub struct Conn<T, B> {
@@ -109,6 +116,7 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         short_read_drains: bool,
         mut drained: bool,
     ) -> io::Result<Wait> {
+        let mut reads = 0;
         loop {
             let now = now();
             match self.engine.poll(handler, now) {
@@ -146,9 +154,17 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                     }
                 }
                 Output::ReadBody { source, offset, buf } => {
-                    let n = body::read_body(source, offset, buf)?;
-                    let input = if n == 0 { Input::BodyEnded } else { Input::BodyRead(n) };
-                    self.engine.handle(input, self::now())?;
+                    if reads == READS_PER_TURN {
+                        return Ok(Wait::Again);
+                    }
+                    reads += 1;
+                    match body::read_body(source, offset, buf) {
+                        Ok(0) => self.engine.handle(Input::BodyEnded, self::now())?,
+                        Ok(n) => self.engine.handle(Input::BodyRead(n), self::now())?,
+                        // A compression step with no output yet.
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 Output::Read => {
                     if drained {

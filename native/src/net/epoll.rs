@@ -70,6 +70,8 @@ struct Worker {
     stop: Arc<Stop>,
     handler: SimpleHandler<NativeFiles>,
     conns: HashMap<u64, Slot>,
+    /// Connections to drive again once this round's events are handled.
+    again: Vec<u64>,
     next_token: u64,
     read_buf: Vec<u8>,
     scratch: Vec<u8>,
@@ -106,6 +108,7 @@ impl Worker {
             stop,
             handler,
             conns: HashMap::new(),
+            again: Vec::new(),
             next_token: 0,
             read_buf: vec![0u8; 64 * 1024],
             scratch: Vec::new(),
@@ -123,6 +126,7 @@ impl Worker {
                 Some(due) => due.min(SWEEP_EVERY),
                 None => SWEEP_EVERY,
             };
+            let wait = if self.again.is_empty() { wait } else { Duration::ZERO };
             let timeout = Timespec::try_from(wait).unwrap_or_default();
             events.clear();
             match epoll::wait(&self.epoll, rustix::buffer::spare_capacity(&mut events), Some(&timeout)) {
@@ -147,6 +151,9 @@ impl Worker {
                         self.ready(token, !peer_closed);
                     }
                 }
+            }
+            for token in std::mem::take(&mut self.again) {
+                self.ready(token, false);
             }
             if let Some(until) = self.accept_paused_until {
                 if Instant::now() >= until && !self.stopping {
@@ -246,6 +253,10 @@ impl Worker {
             Ok(Ok(Wait::Readable)) => Some(false),
             Ok(Ok(Wait::Writable)) => Some(true),
             Ok(Ok(Wait::Closed)) => None,
+            Ok(Ok(Wait::Again)) => {
+                self.again.push(token);
+                Some(slot.want_write)
+            }
             ref failed => {
                 log_abnormal_end(&slot.conn.client, failed);
                 None

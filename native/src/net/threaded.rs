@@ -108,6 +108,7 @@ fn serve(stream: TcpStream, client: String, app: &App, stop: &Stop, permit: Perm
         loop {
             let interest = match conn.drive(&mut handler, &mut read_buf, &mut scratch, true)? {
                 Wait::Closed => return Ok(()),
+                Wait::Again => continue,
                 Wait::Readable => PollFlags::IN,
                 Wait::Writable => PollFlags::OUT,
             };

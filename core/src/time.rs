@@ -83,17 +83,37 @@ impl CivilTime {
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate, what
 /// `email.utils.formatdate(usegmt=True)` writes) for seconds since the epoch.
 pub fn format_http_date(secs: i64) -> String {
+    // Written by hand: it is in every response head (`Date`, and
+    // `Last-Modified` on files), where `format!` showed in profiles.
     let t = CivilTime::from_unix(secs);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        WEEKDAYS[t.weekday as usize],
-        t.day,
-        MONTHS[(t.month as usize + 11) % 12],
-        t.year,
-        t.hour,
-        t.minute,
-        t.second
-    )
+    let mut s = String::with_capacity(29);
+    s.push_str(WEEKDAYS[t.weekday as usize]);
+    s.push_str(", ");
+    push_two_digits(&mut s, t.day);
+    s.push(' ');
+    s.push_str(MONTHS[(t.month as usize + 11) % 12]);
+    s.push(' ');
+    if (0..10_000).contains(&t.year) {
+        let year = t.year as u32;
+        push_two_digits(&mut s, year / 100);
+        push_two_digits(&mut s, year % 100);
+    } else {
+        s.push_str(&format!("{:04}", t.year));
+    }
+    s.push(' ');
+    push_two_digits(&mut s, t.hour);
+    s.push(':');
+    push_two_digits(&mut s, t.minute);
+    s.push(':');
+    push_two_digits(&mut s, t.second);
+    s.push_str(" GMT");
+    s
+}
+
+/// `n` (below 100) as two decimal digits.
+fn push_two_digits(s: &mut String, n: u32) {
+    s.push(char::from(b'0' + (n / 10 % 10) as u8));
+    s.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// [`format_http_date`] of a `SystemTime`.

@@ -36,7 +36,27 @@ pub fn entity_tag(meta: &Metadata) -> String {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("\"{:x}-{:x}-{:x}\"", nanos, meta.len, hash)
+    // `"{nanos:x}-{len:x}-{hash:x}"`, written by hand (one per file reply);
+    // a time before 1970 is its 128-bit two's complement, as `{:x}` of an
+    // i128 would write it.
+    let mut tag = String::with_capacity(72);
+    tag.push('"');
+    push_hex(&mut tag, nanos as u128);
+    tag.push('-');
+    push_hex(&mut tag, u128::from(meta.len));
+    tag.push('-');
+    push_hex(&mut tag, u128::from(hash));
+    tag.push('"');
+    tag
+}
+
+/// `n` in lower-case hexadecimal, without leading zeros.
+fn push_hex(s: &mut String, n: u128) {
+    let digits = ((128 - n.leading_zeros()).max(1) + 3) / 4;
+    for i in (0..digits).rev() {
+        let d = ((n >> (i * 4)) & 0xf) as u32;
+        s.push(char::from_digit(d, 16).unwrap_or('0'));
+    }
 }
 
 /// Evaluate the preconditions of a GET or HEAD for a representation with
@@ -236,7 +256,12 @@ mod tests {
         for m in changed {
             assert_ne!(entity_tag(&m), tag, "{m:?}");
         }
+        let m = Metadata::new(FileKind::File, 0x1234, UNIX_EPOCH + Duration::from_nanos(0xabc))
+            .with_identity(7, 9);
+        let hash = entity_tag(&m).rsplit('-').next().unwrap().trim_end_matches('"').to_string();
+        assert_eq!(entity_tag(&m), format!("\"abc-1234-{hash}\""));
         let before_1970 = Metadata::new(FileKind::File, 1, UNIX_EPOCH - Duration::from_secs(5));
+        assert!(entity_tag(&before_1970).starts_with(&format!("\"{:x}-", -5_000_000_000i128)));
         assert_ne!(entity_tag(&before_1970), entity_tag(&Metadata::new(FileKind::File, 1, UNIX_EPOCH)));
     }
 }

@@ -131,6 +131,16 @@ impl<F: Files> SimpleHandler<F> {
     pub fn send_head(&mut self, req: &Request) -> Reply<F::File> {
         let target = req.head.target.as_str();
         let mut path = translate_path(target);
+        if !self.precompressed && !self.compress && !path.has_trailing_slash() && !path.segments().is_empty()
+        {
+            // The common case first: a regular file, opened at once (a
+            // lookup fewer than asking what it is, then opening it).
+            // Anything else fails to open and takes CPython's way below.
+            if let Ok((file, meta)) = self.files.open(&path) {
+                let ctype = self.mime.guess_type(path.file_name().unwrap_or(b""));
+                return self.file_reply(req, file, &meta, &ctype, &[]);
+            }
+        }
         let mut meta = self.files.metadata(&path);
         if let Ok(Metadata { kind: FileKind::Directory, .. }) = meta {
             if !url_path_ends_with_slash(target) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use httpserver_core::ServerProtocol;
 
 pub const USAGE: &str =
-    "usage: httpserver [-h] [--cgi] [--follow-symlinks] [-b ADDRESS] [-d DIRECTORY] [-p VERSION]
+    "usage: httpserver [-h] [--version] [--cgi] [--follow-symlinks] [-b ADDRESS] [-d DIRECTORY] [-p VERSION]
                   [--header-timeout SECONDS] [--idle-timeout SECONDS] [--io-timeout SECONDS]
                   [--max-connections N] [--cgi-timeout SECONDS] [--cgi-max-body BYTES]
                   [--precompressed] [--compress] [port]";
@@ -18,6 +18,7 @@ positional arguments:
 
 options:
   -h, --help            show this help message and exit
+  --version             show program's version number and exit
   --cgi                 run as CGI server
   --follow-symlinks     serve symbolic links that point outside the directory
                         (CPython's behaviour; refused by default)
@@ -81,6 +82,9 @@ pub enum ArgsOutcome {
     Run(Args),
     /// `-h`: print the help and exit 0.
     Help,
+    /// `--version`: print the version and exit 0 (argparse's `version`
+    /// action).
+    Version,
     /// A usage error: print usage and `httpserver: error: MSG`, exit 2.
     Error(String),
 }
@@ -176,6 +180,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
         };
         match name.as_str() {
             "-h" | "--help" => return ArgsOutcome::Help,
+            "--version" => return ArgsOutcome::Version,
             "--cgi" => args.cgi = true,
             "--follow-symlinks" => args.follow_symlinks = true,
             "--precompressed" => args.precompressed = true,
@@ -247,6 +252,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
 fn expand_long(name: &str) -> Result<String, String> {
     const LONG: &[&str] = &[
         "--help",
+        "--version",
         "--cgi",
         "--follow-symlinks",
         "--bind",
@@ -332,5 +338,7 @@ mod tests {
         assert_eq!(parse(&["1", "2"]), ArgsOutcome::Error("unrecognized arguments: 2".into()));
         assert!(matches!(parse(&["-p", "HTTP/2"]), ArgsOutcome::Error(_)));
         assert_eq!(parse(&["--help"]), ArgsOutcome::Help);
+        assert_eq!(parse(&["--version"]), ArgsOutcome::Version);
+        assert_eq!(parse(&["--vers"]), ArgsOutcome::Version);
     }
 }

@@ -45,6 +45,10 @@ fn main() -> ExitCode {
             println!("{USAGE}\n{HELP}");
             return ExitCode::SUCCESS;
         }
+        ArgsOutcome::Version => {
+            println!("httpserver {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
         ArgsOutcome::Error(msg) => return usage_error(&msg),
     };
     if !args.directory.is_dir() {

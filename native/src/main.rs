@@ -11,12 +11,13 @@ mod cgi;
 mod cli;
 mod compress;
 mod fs;
+mod listen;
 mod log;
 mod net;
 mod wait;
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{IpAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,32 +72,15 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn bind(args: &cli::Args) -> Result<TcpListener> {
-    Ok(match &args.bind {
-        Some(host) => {
-            let addr = (host.as_str(), args.port)
-                .to_socket_addrs()
-                .with_context(|| format!("cannot resolve bind address {host:?}"))?
-                .next()
-                .with_context(|| format!("no address for {host:?}"))?;
-            TcpListener::bind(addr).with_context(|| format!("cannot bind to {addr}"))?
-        }
-        // All interfaces, dual-stack as CPython: `::` (IPv4 clients arrive
-        // as ::ffff:a.b.c.d), falling back to 0.0.0.0 without IPv6.
-        None => match TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), args.port)) {
-            Ok(l) => l,
-            Err(_) => TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.port))
-                .with_context(|| format!("cannot bind to port {}", args.port))?,
-        },
-    })
-}
-
 fn run(args: cli::Args) -> Result<ExitCode> {
-    let listener = bind(&args)?;
-    // std listens with a backlog of 128; bursts of new connections (a
-    // benchmark, a page with many assets, a flood past the cap) should
-    // queue rather than be dropped. The kernel caps it at somaxconn.
-    rustix::net::listen(&listener, 4096).context("listen")?;
+    let listen::Listener { socket: listener, activated } = listen::listener(&args)?;
+    if !activated {
+        // std listens with a backlog of 128; bursts of new connections (a
+        // benchmark, a page with many assets, a flood past the cap) should
+        // queue rather than be dropped. The kernel caps it at somaxconn.
+        // (A passed socket keeps the backlog its unit set.)
+        rustix::net::listen(&listener, 4096).context("listen")?;
+    }
     let local = listener.local_addr()?;
     let host = local.ip().to_string();
     let url_host = if host.contains(':') { format!("[{host}]") } else { host.clone() };

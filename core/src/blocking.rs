@@ -72,7 +72,7 @@ pub trait Shell<S, B> {
 }
 
 /// Serve one connection until the engine closes it. Errors are I/O errors
-/// (and an engine's [`UsageError`], a bug); protocol errors are answered.
+/// (and an engine's [`UsageError`](crate::UsageError), a bug); protocol errors are answered.
 pub fn serve_stream<S, H, Sh>(
     stream: &mut S,
     engine: &mut Engine<H::Body>,

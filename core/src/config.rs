@@ -141,6 +141,8 @@ pub struct Config {
     error_content_type: String,
     /// Overrides of the status table: (code, phrase, explanation).
     responses: Vec<(u16, String, String)>,
+    /// Log a `LogEntry::Completed` at the end of every response.
+    log_completions: bool,
 }
 
 impl Default for Config {
@@ -156,6 +158,7 @@ impl Default for Config {
             error_message_format: DEFAULT_ERROR_MESSAGE.to_string(),
             error_content_type: DEFAULT_ERROR_CONTENT_TYPE.to_string(),
             responses: Vec::new(),
+            log_completions: false,
         }
     }
 }
@@ -223,6 +226,21 @@ impl Config {
         self.responses.retain(|(c, _, _)| *c != code);
         self.responses.push((code, phrase.to_string(), explain.to_string()));
         self
+    }
+
+    /// Whether the engine logs a [`LogEntry::Completed`](crate::LogEntry::Completed)
+    /// at the end of every response (body bytes sent, duration), after
+    /// CPython's entries (off by default: a shell that prints every entry
+    /// then prints exactly CPython's lines).
+    #[must_use]
+    pub fn with_log_completions(mut self, on: bool) -> Config {
+        self.log_completions = on;
+        self
+    }
+
+    /// Whether responses end with a [`LogEntry::Completed`](crate::LogEntry::Completed).
+    pub fn log_completions(&self) -> bool {
+        self.log_completions
     }
 
     /// The protocol version.

@@ -3,8 +3,15 @@
 //! `log_request`, `log_error` and `log_message` calls); a shell is the log
 //! sink and writes `ADDR - - [DATE] MESSAGE` with [`format_log_line`], or
 //! anything else it likes.
+//!
+//! A sink that wants more than CPython's line (the body bytes sent and the
+//! time a response took, for a JSON access log) asks for a
+//! [`LogEntry::Completed`] at the end of every response with
+//! [`Config::with_log_completions`](crate::Config::with_log_completions).
+//! Without it, the entries are exactly CPython's, in CPython's order.
 
 use std::fmt;
+use std::time::Duration;
 
 /// One thing to log, as CPython's handler would log it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,12 +35,43 @@ pub enum LogEntry {
     /// `log_message` with something the server noticed itself (a timeout,
     /// a refusal), which CPython, having no limits, never logs.
     Notice(String),
+    /// A response is over: what went out and how long it took. Emitted
+    /// only with
+    /// [`Config::with_log_completions`](crate::Config::with_log_completions),
+    /// after the last byte of the response was reported written (or when
+    /// the response was cut short), for the same request as the
+    /// [`LogEntry::Request`] logged when the response started. CPython has
+    /// no such line: a sink writing CPython's format leaves it out.
+    #[non_exhaustive]
+    Completed {
+        /// The request line, as in the [`LogEntry::Request`] entry.
+        request_line: String,
+        /// The status code sent.
+        status: u16,
+        /// Response body bytes reported written: what `Content-Length`
+        /// counts (the parts and boundaries of a `multipart/byteranges`
+        /// body included, the chunk framing of a chunked body not); 0 for
+        /// `HEAD`, 304 and other bodiless replies. When the response was
+        /// cut short, the bytes known to have gone out (body bytes still
+        /// queued in a partly written buffer are not counted).
+        body_bytes: u64,
+        /// From the request head being complete (taken by the engine; for
+        /// a malformed request, from the error being found) to the last
+        /// response byte reported written.
+        duration: Duration,
+        /// Whether the whole response went out (false: cut short by a
+        /// time limit, a source that ended early or a handler bug; the
+        /// connection then closed).
+        complete: bool,
+    },
 }
 
 impl LogEntry {
     /// The text `log_message` gets: `"GET / HTTP/1.0" 200 -` (CPython never
     /// fills in the size field), `code 404, message File not found`, or the
-    /// notice itself.
+    /// notice itself. A [`LogEntry::Completed`] entry, which CPython never
+    /// logs, reads `"GET / HTTP/1.0" 200 sent 6 bytes in 0.183 ms` (or `...
+    /// 200 cut short after 6 bytes, 0.183 ms`): for people, not parsers.
     pub fn message(&self) -> String {
         self.to_string()
     }
@@ -45,6 +83,18 @@ impl fmt::Display for LogEntry {
             LogEntry::Request { request_line, status } => write!(f, "\"{request_line}\" {status} -"),
             LogEntry::Error { status, message } => write!(f, "code {status}, message {message}"),
             LogEntry::Notice(text) => f.write_str(text),
+            LogEntry::Completed { request_line, status, body_bytes, duration, complete } => {
+                let micros = duration.as_micros();
+                let (ms, frac) = (micros / 1000, micros % 1000);
+                if *complete {
+                    write!(f, "\"{request_line}\" {status} sent {body_bytes} bytes in {ms}.{frac:03} ms")
+                } else {
+                    write!(
+                        f,
+                        "\"{request_line}\" {status} cut short after {body_bytes} bytes, {ms}.{frac:03} ms"
+                    )
+                }
+            }
         }
     }
 }
@@ -96,5 +146,14 @@ mod tests {
         assert_eq!(empty.message(), "\"\" 414 -");
         let error = LogEntry::Error { status: 404, message: "File not found".into() };
         assert_eq!(error.message(), "code 404, message File not found");
+        let done = |complete| LogEntry::Completed {
+            request_line: "GET / HTTP/1.1".into(),
+            status: 200,
+            body_bytes: 1234,
+            duration: Duration::from_micros(12_045),
+            complete,
+        };
+        assert_eq!(done(true).message(), "\"GET / HTTP/1.1\" 200 sent 1234 bytes in 12.045 ms");
+        assert_eq!(done(false).message(), "\"GET / HTTP/1.1\" 200 cut short after 1234 bytes, 12.045 ms");
     }
 }

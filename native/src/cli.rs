@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use httpserver_core::ServerProtocol;
 
+use crate::log::Format;
+
 pub const USAGE: &str =
     "usage: httpserver [-h] [--version] [--cgi] [--follow-symlinks] [-b ADDRESS] [-d DIRECTORY] [-p VERSION]
                   [--header-timeout SECONDS] [--idle-timeout SECONDS] [--io-timeout SECONDS]
                   [--max-connections N] [--cgi-timeout SECONDS] [--cgi-max-body BYTES]
-                  [--precompressed] [--compress] [port]";
+                  [--precompressed] [--compress] [--log-format {cpython,json}] [port]";
 
 pub const HELP: &str = "
 positional arguments:
@@ -48,6 +50,11 @@ options:
   --compress            compress text, JSON, JavaScript, XML, SVG and wasm
                         files of 1 KiB or more with Brotli or gzip, as the
                         client accepts
+  --log-format {cpython,json}
+                        log lines as CPython writes them (default), or one
+                        JSON object per line: per request when its response
+                        is over (with the body bytes sent and the duration),
+                        per error and per notice
 ";
 
 /// What the command line asked for.
@@ -68,6 +75,7 @@ pub struct Args {
     pub max_connections: Option<usize>,
     pub precompressed: bool,
     pub compress: bool,
+    pub log_format: Format,
 }
 
 /// Default CGI time limit: generous; a script past it is surely stuck.
@@ -105,6 +113,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
         max_connections: None,
         precompressed: false,
         compress: false,
+        log_format: Format::Cpython,
     };
     let mut port: Option<String> = None;
     let mut unrecognized: Vec<String> = Vec::new();
@@ -151,6 +160,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
                 | "--idle-timeout"
                 | "--io-timeout"
                 | "--max-connections"
+                | "--log-format"
         );
         let label = match name.as_str() {
             "-b" | "--bind" => "-b/--bind",
@@ -222,6 +232,18 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
                     }
                 }
             }
+            "--log-format" => {
+                let v = value.unwrap_or_default();
+                args.log_format = match v.as_str() {
+                    "cpython" => Format::Cpython,
+                    "json" => Format::Json,
+                    _ => {
+                        return ArgsOutcome::Error(format!(
+                            "argument --log-format: invalid choice: '{v}' (choose from 'cpython', 'json')"
+                        ))
+                    }
+                };
+            }
             "--cgi-max-body" => {
                 let v = value.unwrap_or_default();
                 match v.parse::<u64>() {
@@ -266,6 +288,7 @@ fn expand_long(name: &str) -> Result<String, String> {
         "--max-connections",
         "--precompressed",
         "--compress",
+        "--log-format",
     ];
     if !name.starts_with("--") || LONG.contains(&name) {
         return Ok(name.to_string());
@@ -340,5 +363,34 @@ mod tests {
         assert_eq!(parse(&["--help"]), ArgsOutcome::Help);
         assert_eq!(parse(&["--version"]), ArgsOutcome::Version);
         assert_eq!(parse(&["--vers"]), ArgsOutcome::Version);
+    }
+
+    #[test]
+    fn log_format_is_a_choice() {
+        let ArgsOutcome::Run(a) = parse(&[]) else { panic!() };
+        assert_eq!(a.log_format, Format::Cpython);
+        for argv in
+            [&["--log-format", "json"][..], &["--log-format=json"], &["--log", "json"], &["--log-f=json"]]
+        {
+            let ArgsOutcome::Run(a) = parse(argv) else { panic!("{argv:?}") };
+            assert_eq!(a.log_format, Format::Json, "{argv:?}");
+        }
+        let ArgsOutcome::Run(a) = parse(&["--log-format", "json", "--log-format=cpython", "8080"]) else {
+            panic!()
+        };
+        assert_eq!((a.log_format, a.port), (Format::Cpython, 8080), "the last one wins, as argparse");
+        let invalid = |v: &str| {
+            ArgsOutcome::Error(format!(
+                "argument --log-format: invalid choice: '{v}' (choose from 'cpython', 'json')"
+            ))
+        };
+        assert_eq!(parse(&["--log-format", "x"]), invalid("x"));
+        assert_eq!(parse(&["--log-format", "JSON"]), invalid("JSON"));
+        assert_eq!(parse(&["--log-format="]), invalid(""));
+        let missing = ArgsOutcome::Error("argument --log-format: expected one argument".into());
+        assert_eq!(parse(&["--log-format"]), missing);
+        assert_eq!(parse(&["--log-format", "--cgi"]), missing);
+        assert!(USAGE.contains("[--log-format {cpython,json}]"));
+        assert!(HELP.contains("\n  --log-format {cpython,json}\n"));
     }
 }

@@ -96,7 +96,16 @@ fn run(args: cli::Args) -> Result<ExitCode> {
         .with_head(Some(args.header_timeout))
         .with_idle(Some(args.idle_timeout))
         .with_io(Some(args.io_timeout));
-    let config = Arc::new(Config::default().with_protocol(args.protocol).with_timeouts(timeouts));
+    // JSON lines log each request when its response is over, with the body
+    // bytes sent and the duration: the engine reports the end of each one.
+    log::set_format(args.log_format);
+    let completions = args.log_format == log::Format::Json;
+    let config = Arc::new(
+        Config::default()
+            .with_protocol(args.protocol)
+            .with_timeouts(timeouts)
+            .with_log_completions(completions),
+    );
     let cgi = args.cgi.then(|| {
         Arc::new(CgiConfig {
             directories: DEFAULT_CGI_DIRECTORIES.iter().map(|d| d.to_string()).collect(),

@@ -191,6 +191,23 @@ impl<B> BodyJob<B> {
     }
 }
 
+/// The response under way, for its [`LogEntry::Completed`] (kept only
+/// when the config asks for completions).
+#[derive(Debug)]
+struct InFlight {
+    request_line: String,
+    status: u16,
+    /// When the request head was complete (or the error found).
+    started: Instant,
+    /// When output bytes were last reported written.
+    sent_at: Instant,
+    /// Body bytes known to have gone out.
+    body_sent: u64,
+    /// Body bytes queued in `out` behind bytes not yet written: they count
+    /// once `out` is written out.
+    body_queued: u64,
+}
+
 /// What the current request's body is for.
 #[derive(Debug)]
 enum RequestBody {
@@ -229,6 +246,10 @@ pub struct Engine<B> {
     /// next `now` the shell passes (when it acts on the output), not from
     /// the one before the handler ran.
     handler_ran: bool,
+    /// When the current request's head was taken (for `Completed`).
+    head_at: Option<Instant>,
+    /// The response under way (with `Config::log_completions` only).
+    in_flight: Option<InFlight>,
 }
 
 impl<B> Engine<B> {
@@ -250,6 +271,8 @@ impl<B> Engine<B> {
             since: now.mono,
             served: false,
             handler_ran: false,
+            head_at: None,
+            in_flight: None,
         }
     }
 
@@ -307,9 +330,16 @@ impl<B> Engine<B> {
                     return Err(UsageError::TooMuchReported);
                 }
                 self.out_pos += n;
-                if self.out_pos == self.out.len() {
+                let drained = self.out_pos == self.out.len();
+                if drained {
                     self.out.clear();
                     self.out_pos = 0;
+                }
+                if let Some(r) = self.in_flight.as_mut().filter(|_| n > 0) {
+                    r.sent_at = now.mono;
+                    if drained {
+                        r.body_sent += std::mem::take(&mut r.body_queued);
+                    }
                 }
                 progress = n > 0;
             }
@@ -330,6 +360,10 @@ impl<B> Engine<B> {
                 if job.is_done() {
                     self.body = None;
                 }
+                if let Some(r) = self.in_flight.as_mut() {
+                    r.sent_at = now.mono;
+                    r.body_sent += n;
+                }
                 progress = n > 0;
             }
             Input::BodyRead(n) => {
@@ -346,6 +380,9 @@ impl<B> Engine<B> {
                     self.out.extend_from_slice(&self.chunk[..n]);
                     if job.chunked {
                         self.out.extend_from_slice(b"\r\n");
+                    }
+                    if let Some(r) = self.in_flight.as_mut() {
+                        r.body_queued += n as u64;
                     }
                     progress = true;
                 }
@@ -366,6 +403,7 @@ impl<B> Engine<B> {
                             "response body ended before its length; connection closed".into(),
                         ));
                         self.stage = Stage::Closed;
+                        self.completed(false);
                     }
                 }
             }
@@ -436,7 +474,11 @@ impl<B> Engine<B> {
                 return;
             }
             if self.conn.is_responding() {
-                match self.conn.finish_response() {
+                let finished = self.conn.finish_response();
+                if finished.is_ok() {
+                    self.completed(true);
+                }
+                match finished {
                     Ok(After::KeepAlive) => self.served = true,
                     Ok(After::Close(_)) => {
                         self.begin_close();
@@ -494,6 +536,7 @@ impl<B> Engine<B> {
     }
 
     fn on_head<H: Handler<Body = B>>(&mut self, head: RequestHead, handler: &mut H, now: Now) {
+        self.head_at = Some(now.mono);
         let body_use = handler.body_use(&head);
         let limit = match body_use {
             BodyUse::Buffer { limit } | BodyUse::Stream { limit } => Some(limit),
@@ -567,7 +610,8 @@ impl<B> Engine<B> {
 
     /// Log a reply as CPython does (`send_error`'s line first), write its
     /// head, then its body if it is in memory; a body to copy becomes the
-    /// body job.
+    /// body job. With `Config::log_completions`, the response is tracked
+    /// until its `LogEntry::Completed`.
     fn start_reply(&mut self, request_line: &str, reply: Reply<B>, now: Now) {
         self.handler_ran = true;
         let (mut head, mut body, error) = reply.into_parts();
@@ -578,6 +622,18 @@ impl<B> Engine<B> {
         }
         self.logs
             .push_back(LogEntry::Request { request_line: request_line.to_string(), status: head.status });
+        // From the head (or, for a malformed request, from now).
+        let head_at = self.head_at.take().unwrap_or(now.mono);
+        if self.config.log_completions() {
+            self.in_flight = Some(InFlight {
+                request_line: request_line.to_string(),
+                status: head.status,
+                started: head_at,
+                sent_at: head_at,
+                body_sent: 0,
+                body_queued: 0,
+            });
+        }
         let started = if let Body::Chunked(_) = body {
             self.conn.start_chunked_response(&head, now.wall, &mut self.out)
         } else {
@@ -589,7 +645,10 @@ impl<B> Engine<B> {
         };
         let result = match (body, plan) {
             (_, BodyPlan::None) | (Body::Empty, _) => Ok(()),
-            (Body::Bytes(bytes), _) => self.conn.send_body(&bytes, &mut self.out),
+            (Body::Bytes(bytes), _) => {
+                self.queued_body(bytes.len());
+                self.conn.send_body(&bytes, &mut self.out)
+            }
             (Body::Source { source, offset, len }, plan) => {
                 let len = match plan {
                     BodyPlan::Length(n) => n.min(len),
@@ -644,11 +703,13 @@ impl<B> Engine<B> {
                 Some(part) => {
                     job.offset = part.offset;
                     job.left = Some(part.len);
+                    self.queued_body(part.prefix.len());
                     self.conn.send_body(&part.prefix, &mut self.out)
                 }
                 None => {
                     let closing = std::mem::take(&mut job.closing);
                     self.body = None;
+                    self.queued_body(closing.len());
                     self.conn.send_body(&closing, &mut self.out)
                 }
             };
@@ -664,6 +725,28 @@ impl<B> Engine<B> {
         self.logs.push_back(LogEntry::Notice(format!("internal error: {error}; connection closed")));
         self.body = None;
         self.stage = Stage::Closed;
+        self.completed(false);
+    }
+
+    /// `n` body bytes of the response were put in `out`.
+    fn queued_body(&mut self, n: usize) {
+        if let Some(r) = self.in_flight.as_mut() {
+            r.body_queued += n as u64;
+        }
+    }
+
+    /// The response under way is over (`whole`: all of it went out): log
+    /// its completion, when the config asks for it.
+    fn completed(&mut self, whole: bool) {
+        if let Some(r) = self.in_flight.take() {
+            self.logs.push_back(LogEntry::Completed {
+                request_line: r.request_line,
+                status: r.status,
+                body_bytes: r.body_sent + if whole { r.body_queued } else { 0 },
+                duration: r.sent_at.saturating_duration_since(r.started),
+                complete: whole,
+            });
+        }
     }
 
     /// The deadline passed: close. Only an unfinished head is worth a
@@ -676,6 +759,7 @@ impl<B> Engine<B> {
         self.abandon_body(handler);
         self.body = None;
         self.stage = Stage::Closed;
+        self.completed(false);
     }
 
     /// Close, gracefully when the peer may still be sending.

@@ -120,7 +120,7 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         loop {
             let now = now();
             match self.engine.poll(handler, now) {
-                Output::Log(entry) => log::line(&self.client, &entry.message()),
+                Output::Log(entry) => log::entry(&self.client, entry),
                 Output::Write(bytes) => match self.transport.write(bytes) {
                     Ok(0) => return Err(ErrorKind::WriteZero.into()),
                     Ok(n) if n < bytes.len() => {

@@ -509,11 +509,12 @@ impl<B> Engine<B> {
             Event::BodyChunk(chunk) => self.on_body_chunk(&chunk, handler, now),
             Event::EndOfRequest => match std::mem::replace(&mut self.request, RequestBody::Unused) {
                 RequestBody::Buffering { req, .. } => {
+                    let req = req.at(now.wall);
                     let reply = dispatch(handler, &req);
                     self.start_reply(&req.head.request_line, reply, now);
                 }
                 RequestBody::Streaming { head, .. } => {
-                    let req = Request::new(head, Vec::new());
+                    let req = Request::new(head, Vec::new()).at(now.wall);
                     let reply = dispatch(handler, &req);
                     self.start_reply(&req.head.request_line, reply, now);
                 }
@@ -568,7 +569,7 @@ impl<B> Engine<B> {
             }
             BodyUse::Stream { limit } => self.request = RequestBody::Streaming { head, limit, received: 0 },
             _ => {
-                let req = Request::new(head, Vec::new());
+                let req = Request::new(head, Vec::new()).at(now.wall);
                 let reply = dispatch(handler, &req);
                 self.start_reply(&req.head.request_line, reply, now);
             }

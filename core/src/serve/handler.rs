@@ -35,6 +35,8 @@
 //! }
 //! ```
 
+use std::time::SystemTime;
+
 use crate::http::{ProtocolError, RequestHead, ResponseHead};
 use crate::text::py_repr;
 
@@ -47,12 +49,22 @@ pub struct Request {
     /// The body, when the handler asked for it with [`BodyUse::Buffer`];
     /// empty otherwise.
     pub body: Vec<u8>,
+    /// The wall-clock time the engine handed it to the handler (`None`
+    /// for a request made by hand): what a reply's `Date` will say.
+    pub time: Option<SystemTime>,
 }
 
 impl Request {
     /// A request from its parts.
     pub fn new(head: RequestHead, body: Vec<u8>) -> Request {
-        Request { head, body }
+        Request { head, body, time: None }
+    }
+
+    /// The same request, handled at `time`.
+    #[must_use]
+    pub fn at(mut self, time: SystemTime) -> Request {
+        self.time = Some(time);
+        self
     }
 }
 

@@ -96,8 +96,11 @@ pub fn evaluate(headers: &Headers, etag: Option<&str>, modified: SystemTime) -> 
 
 /// Step 5, `If-Range`: whether a `Range` header applies (no `If-Range`, or its
 /// validator is current). An entity tag is compared strongly; a date must
-/// equal the `Last-Modified` sent (RFC 9110 section 13.1.5).
-pub fn range_applies(headers: &Headers, etag: &str, modified: SystemTime) -> bool {
+/// equal the `Last-Modified` sent, and count only as a strong validator
+/// (RFC 9110 sections 13.1.5 and 8.8.2.2): modified at least a second
+/// before `now` (when known), or two writes within that second could
+/// share it.
+pub fn range_applies(headers: &Headers, etag: &str, modified: SystemTime, now: Option<SystemTime>) -> bool {
     let value = match headers.get("If-Range") {
         None => return true,
         Some(v) => v.trim_matches(|c| c == ' ' || c == '\t'),
@@ -105,7 +108,8 @@ pub fn range_applies(headers: &Headers, etag: &str, modified: SystemTime) -> boo
     if value.starts_with('"') || value.starts_with("W/") {
         return parse_tag(value).map_or(false, |(tag, rest)| rest.is_empty() && strong_eq(tag, etag));
     }
-    parse_http_date(value) == Some(unix_seconds(modified))
+    let strong = now.map_or(true, |now| unix_seconds(now) > unix_seconds(modified));
+    strong && parse_http_date(value) == Some(unix_seconds(modified))
 }
 
 /// Whether any tag of every `name` field matches `etag` by `eq`; `*`
@@ -231,14 +235,19 @@ mod tests {
 
     #[test]
     fn if_range_with_tags_and_dates() {
-        let applies = |v: &str| range_applies(&headers(&[("If-Range", v)]), TAG, mtime());
-        assert!(range_applies(&headers(&[]), TAG, mtime()));
+        let applies = |v: &str| range_applies(&headers(&[("If-Range", v)]), TAG, mtime(), None);
+        assert!(range_applies(&headers(&[]), TAG, mtime(), None));
         assert!(applies(TAG));
         assert!(!applies("W/\"abc-1\""));
         assert!(!applies("\"abc-2\""));
         assert!(applies(AT));
         assert!(!applies(BEFORE));
         assert!(!applies("not a date"));
+        // A date is only as good as the second it names: a file modified
+        // in the current second has no strong Last-Modified yet.
+        let h = headers(&[("If-Range", AT)]);
+        assert!(!range_applies(&h, TAG, mtime(), Some(mtime())));
+        assert!(range_applies(&h, TAG, mtime(), Some(mtime() + Duration::from_secs(1))));
     }
 
     #[test]

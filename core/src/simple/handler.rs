@@ -345,7 +345,7 @@ impl<F: Files> SimpleHandler<F> {
         // Without validators, If-Range still compares against the tag the
         // file would have.
         let etag = etag.map_or_else(|| entity_tag(meta), str::to_string);
-        if range_applies(headers, &etag, meta.modified) {
+        if range_applies(headers, &etag, meta.modified, req.time) {
             Some(specs)
         } else {
             None

@@ -408,3 +408,20 @@ fn a_client_refusing_identity_gets_even_a_small_file_compressed() {
     assert_eq!(header(&wire, "Content-Encoding"), Some("gzip"));
     assert_eq!(dechunk(body(&wire)), ("\nolleh".to_string(), true));
 }
+
+#[test]
+fn head_says_what_the_get_would_about_the_connection() {
+    // An HTTP/1.0 client asking to keep the connection: the compressed GET
+    // is ended by the close, so its HEAD must not promise keep-alive.
+    let req = |method: &str| {
+        let mut d = Driver::new(config(ServerProtocol::Http11), compressing());
+        let text =
+            format!("{method} /page.txt HTTP/1.0\r\nConnection: keep-alive\r\nAccept-Encoding: gzip\r\n\r\n");
+        d.feed(text.as_bytes(), 1000, true);
+        let wire = d.wire_text();
+        wire[..wire.find("\r\n\r\n").unwrap()].to_string()
+    };
+    let (get, head) = (req("GET"), req("HEAD"));
+    assert!(get.contains("\r\nConnection: close"), "{get}");
+    assert_eq!(get.replace("Date", ""), head.replace("Date", ""));
+}

@@ -491,7 +491,9 @@ impl Connection {
             Writing::Idle | Writing::Closed => return Err(UsageError::NoRequestPending),
         };
         let chunked = chunked && answering.chunked_ok && head.content_length().is_none();
-        let plan = if answering.form == Form::HeadOnly || status_forbids_body(head.status) {
+        // The body a GET would get; a HEAD decides persistence from it too,
+        // so that its head says what the GET's would (RFC 9110 9.3.2).
+        let get_plan = if status_forbids_body(head.status) {
             BodyPlan::None
         } else if answering.form == Form::Http09 {
             BodyPlan::UntilClose
@@ -503,7 +505,8 @@ impl Connection {
                 None => BodyPlan::UntilClose,
             }
         };
-        let (close, announce) = self.persistence(answering, head, plan);
+        let plan = if answering.form == Form::HeadOnly { BodyPlan::None } else { get_plan };
+        let (close, announce) = self.persistence(answering, head, get_plan);
         if answering.form != Form::Http09 {
             write_status_and_server(out, &self.config, head, now);
             for (name, value) in &head.headers {

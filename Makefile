@@ -6,13 +6,20 @@ PORT ?= 8000
 DIR ?= .
 CARGO ?= cargo
 
-.PHONY: run build test test-deps lint unit msrv clean bench fuzz soak wasi wasi-deps test-wasi-socket
+.PHONY: run build wheel test test-deps lint unit msrv clean bench fuzz soak wasi wasi-deps test-wasi-socket
 
 run:
 	$(CARGO) run --release --quiet -p httpserver -- -d "$(DIR)" $(PORT)
 
 build:
 	$(CARGO) build --release -p httpserver
+
+# The Python wheel (python/pyproject.toml; maturin installed when missing):
+# `pip install` or `pipx install` target/wheels/httpserver_rs-*.whl puts
+# httpserver on PATH, and `python -m httpserver` runs it too.
+wheel:
+	command -v maturin >/dev/null || python3 -m pip install --quiet "maturin>=1.5,<2"
+	cd python && maturin build --release --locked --out ../target/wheels
 
 test: lint wasi test-deps unit msrv
 

@@ -21,7 +21,7 @@ wheel:
 	command -v maturin >/dev/null || python3 -m pip install --quiet "maturin>=1.5,<2"
 	cd python && maturin build --release --locked --out ../target/wheels
 
-test: lint wasi test-deps unit msrv
+test: lint wasi test-deps unit test-wasi-socket msrv
 
 # Real clients the black-box tests drive (curl, wget, aria2c, Chromium with
 # playwright-core, ffmpeg for the test video), installed when missing.

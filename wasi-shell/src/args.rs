@@ -22,6 +22,9 @@ options:
                         socket only: reads of standard input cannot wait
                         with a time limit
 
+On the host's socket, connections are served concurrently, at most 256 at
+once (more are answered 503 and closed).
+
 Not available on WASI (each exits 2 with the reason): port, -b/--bind,
 --cgi, --follow-symlinks, --max-connections, --cgi-timeout, --cgi-max-body.";
 
@@ -51,7 +54,7 @@ pub enum Outcome {
 }
 
 /// Why a native option cannot work here.
-fn unsupported(name: &str) -> Option<&'static str> {
+fn unsupported(name: &str) -> Option<String> {
     Some(match name {
         "-b" | "--bind" => {
             "WASI preview 1 cannot bind a socket: the host binds it (e.g. wasmtime -S tcplisten=ADDR:PORT)"
@@ -60,10 +63,16 @@ fn unsupported(name: &str) -> Option<&'static str> {
         "--follow-symlinks" => {
             "the preopened directory confines every path; WASI cannot follow links out of it"
         }
-        "--max-connections" => "WASI has no threads: connections are served one at a time",
+        "--max-connections" => {
+            return Some(format!(
+                "the cap is fixed at {} connections on the host's socket (503 past it)",
+                crate::socket::MAX_CONNECTIONS
+            ))
+        }
         "--cgi-timeout" | "--cgi-max-body" => "CGI needs child processes, and WASI has no process spawning",
         _ => return None,
-    })
+    }
+    .to_string())
 }
 
 /// A time limit in seconds, as the native command line reads it.

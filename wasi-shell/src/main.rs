@@ -4,15 +4,19 @@
 //! * `--stdio`: one HTTP connection over stdin/stdout (inetd style; behind
 //!   `socat TCP-LISTEN:8000,fork EXEC:...` it is a network server);
 //! * a listening socket preopened by the host (fd 3, `sock_accept`):
-//!   connections served one at a time.
+//!   connections served concurrently by a single-threaded event loop over
+//!   `poll_oneoff`, with the engine's deadlines (`socket.rs`).
 //!
-//! Everything WASI cannot do (processes for CGI, threads, binding an
-//! address, timers, following links out of the preopen) is refused up
-//! front with a one-line message and exit status 2; see README.md.
+//! Everything WASI cannot do (processes for CGI, binding an address,
+//! time limits on standard input, following links out of the preopen) is
+//! refused up front with a one-line message and exit status 2; see
+//! README.md.
 #![deny(clippy::undocumented_unsafe_blocks, clippy::multiple_unsafe_ops_per_block)]
 
 mod args;
+mod conn;
 mod files;
+mod poll;
 mod preopen;
 mod socket;
 
@@ -20,7 +24,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::process::exit;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use httpserver_core::blocking::{serve_stream, BodySent, Shell};
@@ -31,7 +35,6 @@ use httpserver_core::{Config, Engine, LogEntry, Now, SimpleHandler, Timeouts};
 
 use crate::args::{parse_args, Mode, Outcome};
 use crate::files::WasiFiles;
-use crate::socket::Socket;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -66,7 +69,12 @@ fn run(args: args::Args) -> Result<()> {
             // Reads of standard input block with no time limit: no deadlines.
             let config = Arc::new(config.with_timeouts(Timeouts::none()));
             let mut stream = Stdio { stdin: io::stdin(), stdout: io::stdout() };
-            serve(&mut stream, "-", &config, &files, &mime)
+            let mut handler = SimpleHandler::new(files, mime);
+            let mut shell = WasiShell { client: "-".to_string() };
+            let mut engine = Engine::new(config, now());
+            serve_stream(&mut stream, &mut engine, &mut handler, &mut shell)
+                .context("serving the connection")?;
+            Ok(())
         }
         (Mode::Auto, Some(listener)) => {
             let defaults = Timeouts::default();
@@ -79,20 +87,8 @@ fn run(args: args::Args) -> Result<()> {
                 listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "the host's socket".into());
             println!("Serving HTTP on {local} (socket preopened by the host) ...");
             let _ = io::stdout().flush();
-            loop {
-                let (stream, peer) = match listener.accept() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        log("-", &format!("accept failed: {e}"));
-                        continue;
-                    }
-                };
-                let client = peer.ip().to_string();
-                let mut stream = Socket::new(stream);
-                if let Err(e) = serve(&mut stream, &client, &config, &files, &mime) {
-                    log(&client, &format!("{e:#}"));
-                }
-            }
+            let mut handler = SimpleHandler::new(files, mime);
+            socket::serve(&listener, &config, &mut handler).context("serving the host's socket")
         }
         (Mode::Auto, None) => {
             eprintln!(
@@ -103,20 +99,6 @@ fn run(args: args::Args) -> Result<()> {
             exit(2);
         }
     }
-}
-
-fn serve<S: WasiStream>(
-    stream: &mut S,
-    client: &str,
-    config: &Arc<Config>,
-    files: &WasiFiles,
-    mime: &Arc<MimeTypes>,
-) -> Result<()> {
-    let mut handler = SimpleHandler::new(files.clone(), Arc::clone(mime));
-    let mut shell = WasiShell { client: client.to_string() };
-    let mut engine = Engine::new(Arc::clone(config), now());
-    serve_stream(stream, &mut engine, &mut handler, &mut shell).context("serving the connection")?;
-    Ok(())
 }
 
 /// stdin and stdout as one connection.
@@ -185,34 +167,7 @@ fn send_file<S: Write>(
     Ok(BodySent::new(head.len(), sent, ended))
 }
 
-/// A connection's stream: stdin/stdout, or a socket the host preopened.
-trait WasiStream: Read + Write {
-    /// Limit the next read; stdio cannot (its reads just block).
-    fn set_read_timeout(&mut self, timeout: Option<Duration>);
-    /// Half-close before lingering; stdio cannot (the connection then
-    /// just ends).
-    fn shutdown_write(&mut self) -> io::Result<()>;
-}
-
-impl WasiStream for Stdio {
-    fn set_read_timeout(&mut self, _timeout: Option<Duration>) {}
-
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        Err(io::ErrorKind::Unsupported.into())
-    }
-}
-
-impl WasiStream for Socket {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) {
-        Socket::set_read_timeout(self, timeout);
-    }
-
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        Socket::shutdown_write(self)
-    }
-}
-
-impl<S: WasiStream> Shell<S, File> for WasiShell {
+impl Shell<Stdio, File> for WasiShell {
     fn now(&mut self) -> Now {
         now()
     }
@@ -223,21 +178,12 @@ impl<S: WasiStream> Shell<S, File> for WasiShell {
 
     fn send_body(
         &mut self,
-        s: &mut S,
+        s: &mut Stdio,
         head: &[u8],
         f: &mut File,
         offset: u64,
         len: Option<u64>,
     ) -> io::Result<BodySent> {
         send_file(s, head, f, offset, len)
-    }
-
-    fn set_read_timeout(&mut self, s: &mut S, timeout: Option<Duration>) -> io::Result<()> {
-        s.set_read_timeout(timeout);
-        Ok(())
-    }
-
-    fn shutdown_write(&mut self, s: &mut S) -> io::Result<()> {
-        s.shutdown_write()
     }
 }

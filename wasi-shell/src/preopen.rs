@@ -9,16 +9,14 @@ extern "C" {
     fn __wasilibc_register_preopened_fd(fd: u32, prefix: *const std::os::raw::c_char) -> i32;
 }
 
-/// The listening socket at fd 3, if the host preopened one, made blocking
-/// (it arrives non-blocking).
+/// The listening socket at fd 3, if the host preopened one (the event
+/// loop makes it non-blocking: `socket.rs`).
 pub fn listening_socket() -> Option<TcpListener> {
     // SAFETY: fd_fdstat_get only reads the fd's status.
     let stat = unsafe { wasi::fd_fdstat_get(3) }.ok()?;
     if stat.fs_filetype != wasi::FILETYPE_SOCKET_STREAM {
         return None;
     }
-    // SAFETY: clearing flags on a socket we were given.
-    unsafe { wasi::fd_fdstat_set_flags(3, 0) }.ok()?;
     // SAFETY: fd 3 is a listening socket owned by this process from now on.
     Some(unsafe { TcpListener::from_raw_fd(3) })
 }

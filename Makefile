@@ -31,6 +31,7 @@ test-deps:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --quiet -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p httpserver-core --no-deps --quiet
 
 unit:
 	$(CARGO) test --workspace

@@ -24,6 +24,8 @@ pub struct App {
     pub precompressed: bool,
     /// `--compress`: compress compressible files as they are sent.
     pub compress: bool,
+    /// `--tls-cert`: serve HTTPS with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl App {

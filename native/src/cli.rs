@@ -10,6 +10,7 @@ use crate::log::Format;
 
 pub const USAGE: &str =
     "usage: httpserver [-h] [--version] [--cgi] [--follow-symlinks] [-b ADDRESS] [-d DIRECTORY] [-p VERSION]
+                  [--tls-cert PATH] [--tls-key PATH] [--tls-password-file PATH]
                   [--header-timeout SECONDS] [--idle-timeout SECONDS] [--io-timeout SECONDS]
                   [--max-connections N] [--cgi-timeout SECONDS] [--cgi-max-body BYTES]
                   [--precompressed] [--compress] [--log-format {cpython,json}] [port]";
@@ -30,6 +31,13 @@ options:
                         serve this directory (default: current directory)
   -p VERSION, --protocol VERSION
                         conform to this HTTP version (default: HTTP/1.0)
+  --tls-cert PATH       path to the TLS certificate chain file: serve HTTPS
+                        (PEM, leaf first; it may also hold the key)
+  --tls-key PATH        path to the TLS key file (PEM: PKCS#8, RSA or EC;
+                        default: the key in the certificate file)
+  --tls-password-file PATH
+                        path to the password file for the TLS key (for an
+                        encrypted PKCS#8 key)
   --header-timeout SECONDS
                         close a connection whose request head is not complete
                         this long after it opened, or after its first byte
@@ -76,6 +84,14 @@ pub struct Args {
     pub precompressed: bool,
     pub compress: bool,
     pub log_format: Format,
+    /// `--tls-cert`: serve HTTPS with this certificate chain. `None` also
+    /// for an empty path, which CPython takes as not given.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`: the private key, when not in the certificate file.
+    pub tls_key: Option<PathBuf>,
+    /// `--tls-password-file`: the encrypted key's password (`None` for an
+    /// empty path, as in CPython).
+    pub tls_password_file: Option<PathBuf>,
 }
 
 /// Default CGI time limit: generous; a script past it is surely stuck.
@@ -114,6 +130,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
         precompressed: false,
         compress: false,
         log_format: Format::Cpython,
+        tls_cert: None,
+        tls_key: None,
+        tls_password_file: None,
     };
     let mut port: Option<String> = None;
     let mut unrecognized: Vec<String> = Vec::new();
@@ -161,6 +180,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
                 | "--io-timeout"
                 | "--max-connections"
                 | "--log-format"
+                | "--tls-cert"
+                | "--tls-key"
+                | "--tls-password-file"
         );
         let label = match name.as_str() {
             "-b" | "--bind" => "-b/--bind",
@@ -244,6 +266,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
                     }
                 };
             }
+            // CPython tests these with `if args.tls_cert:`: an empty value
+            // is as good as none (the key's is kept, and fails to open).
+            "--tls-cert" => args.tls_cert = value.filter(|v| !v.is_empty()).map(PathBuf::from),
+            "--tls-key" => args.tls_key = value.map(PathBuf::from),
+            "--tls-password-file" => {
+                args.tls_password_file = value.filter(|v| !v.is_empty()).map(PathBuf::from)
+            }
             "--cgi-max-body" => {
                 let v = value.unwrap_or_default();
                 match v.parse::<u64>() {
@@ -267,6 +296,14 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
             None => return ArgsOutcome::Error(format!("argument port: invalid int value: '{p}'")),
         }
     }
+    // After parse_args, as CPython 3.14's http.server checks them.
+    let key_given = args.tls_key.as_ref().is_some_and(|k| !k.as_os_str().is_empty());
+    if args.tls_cert.is_none() && key_given {
+        return ArgsOutcome::Error("--tls-key requires --tls-cert to be set".into());
+    }
+    if args.tls_cert.is_none() && args.tls_password_file.is_some() {
+        return ArgsOutcome::Error("--tls-password-file requires --tls-cert to be set".into());
+    }
     ArgsOutcome::Run(args)
 }
 
@@ -289,6 +326,9 @@ fn expand_long(name: &str) -> Result<String, String> {
         "--precompressed",
         "--compress",
         "--log-format",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-password-file",
     ];
     if !name.starts_with("--") || LONG.contains(&name) {
         return Ok(name.to_string());
@@ -392,5 +432,70 @@ mod tests {
         assert_eq!(parse(&["--log-format", "--cgi"]), missing);
         assert!(USAGE.contains("[--log-format {cpython,json}]"));
         assert!(HELP.contains("\n  --log-format {cpython,json}\n"));
+    }
+
+    #[test]
+    fn tls_options() {
+        let ArgsOutcome::Run(a) = parse(&[]) else { panic!() };
+        assert_eq!((a.tls_cert, a.tls_key, a.tls_password_file), (None, None, None));
+        let ArgsOutcome::Run(a) =
+            parse(&["--tls-cert", "c.pem", "--tls-key=k.pem", "--tls-password-file", "pw", "8443"])
+        else {
+            panic!()
+        };
+        assert_eq!(a.tls_cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(a.tls_key, Some(PathBuf::from("k.pem")));
+        assert_eq!(a.tls_password_file, Some(PathBuf::from("pw")));
+        assert_eq!(a.port, 8443);
+        // Unambiguous prefixes, the last one wins.
+        let ArgsOutcome::Run(a) = parse(&["--tls-c=a", "--tls-k", "b", "--tls-p=c", "--tls-cert", "d"])
+        else {
+            panic!()
+        };
+        assert_eq!(a.tls_cert, Some(PathBuf::from("d")));
+        assert_eq!(a.tls_key, Some(PathBuf::from("b")));
+        assert_eq!(a.tls_password_file, Some(PathBuf::from("c")));
+        assert_eq!(
+            parse(&["--tls", "x"]),
+            ArgsOutcome::Error(
+                "ambiguous option: --tls could match --tls-cert, --tls-key, --tls-password-file".into()
+            )
+        );
+        for opt in ["--tls-cert", "--tls-key", "--tls-password-file"] {
+            let missing = ArgsOutcome::Error(format!("argument {opt}: expected one argument"));
+            assert_eq!(parse(&[opt]), missing);
+            assert_eq!(parse(&[opt, "--cgi"]), missing);
+            assert!(USAGE.contains(&format!("[{opt} PATH]")), "{opt}");
+            assert!(HELP.contains(&format!("\n  {opt} PATH")), "{opt}");
+        }
+    }
+
+    #[test]
+    fn tls_key_and_password_need_a_cert() {
+        let key = ArgsOutcome::Error("--tls-key requires --tls-cert to be set".into());
+        let password = ArgsOutcome::Error("--tls-password-file requires --tls-cert to be set".into());
+        assert_eq!(parse(&["--tls-key", "k.pem"]), key);
+        assert_eq!(
+            parse(&["--tls-key", "k.pem", "--tls-password-file", "pw"]),
+            key,
+            "the key is checked first"
+        );
+        assert_eq!(parse(&["--tls-password-file", "pw"]), password);
+        // An empty --tls-cert is none, as CPython's `if not args.tls_cert`.
+        assert_eq!(parse(&["--tls-cert=", "--tls-key", "k.pem"]), key);
+        // Other usage errors come first: argparse reports them while parsing.
+        assert_eq!(
+            parse(&["--tls-key", "k.pem", "--nope"]),
+            ArgsOutcome::Error("unrecognized arguments: --nope".into())
+        );
+        // Empty values are not given: CPython serves plain HTTP, and ignores
+        // an empty password file or key without a certificate.
+        let ArgsOutcome::Run(a) = parse(&["--tls-cert=", "--tls-password-file=", "--tls-key="]) else {
+            panic!()
+        };
+        assert_eq!((a.tls_cert, a.tls_password_file), (None, None));
+        // An empty key with a certificate is kept: opening it fails.
+        let ArgsOutcome::Run(a) = parse(&["--tls-cert=c", "--tls-key="]) else { panic!() };
+        assert_eq!((a.tls_cert, a.tls_key), (Some(PathBuf::from("c")), Some(PathBuf::from(""))));
     }
 }

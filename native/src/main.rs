@@ -14,6 +14,7 @@ mod fs;
 mod listen;
 mod log;
 mod net;
+mod tls_config;
 mod wait;
 
 use std::io::Write;
@@ -33,6 +34,7 @@ use crate::app::App;
 use crate::cgi::CgiConfig;
 use crate::cli::{parse_args, ArgsOutcome, HELP, USAGE};
 use crate::net::admission::Stop;
+use crate::tls_config::{Named, Role, TlsConfigError};
 
 /// How long a stop waits for responses under way before it exits anyway
 /// (below the 10 s a container runtime waits before it kills).
@@ -58,7 +60,27 @@ fn main() -> ExitCode {
             args.directory.display()
         ));
     }
-    match run(args) {
+    // CPython 3.14 reads the certificate when it starts serving; a file
+    // that will not do is one line and exit 1 (2 for an unreadable
+    // password file, a usage error there as CPython's argument parsing
+    // reads it).
+    let tls = match args.tls_cert.as_deref() {
+        Some(cert) => {
+            match tls_config::server_config(cert, args.tls_key.as_deref(), args.tls_password_file.as_deref())
+            {
+                Ok(config) => Some(config),
+                Err(e @ TlsConfigError::Read { file: Named { role: Role::Password, .. }, .. }) => {
+                    return usage_error(&e.to_string())
+                }
+                Err(e) => {
+                    eprintln!("httpserver: error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
+    match run(args, tls) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("httpserver: error: {e:#}");
@@ -72,7 +94,7 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(args: cli::Args) -> Result<ExitCode> {
+fn run(args: cli::Args, tls: Option<Arc<rustls::ServerConfig>>) -> Result<ExitCode> {
     let listen::Listener { socket: listener, activated } = listen::listener(&args)?;
     if !activated {
         // std listens with a backlog of 128; bursts of new connections (a
@@ -117,7 +139,8 @@ fn run(args: cli::Args) -> Result<ExitCode> {
                 local.port(),
                 config.protocol().as_str(),
                 &args.directory.to_string_lossy(),
-            ),
+            )
+            .with_https(tls.is_some()),
             run_as: CgiConfig::nobody_if_root(),
             base_env: std::env::vars_os().collect(),
         })
@@ -136,6 +159,7 @@ fn run(args: cli::Args) -> Result<ExitCode> {
         max_connections,
         precompressed: args.precompressed,
         compress: args.compress,
+        tls,
     });
 
     // SIGINT and SIGTERM are taken by this thread alone, as events: block
@@ -147,7 +171,10 @@ fn run(args: cli::Args) -> Result<ExitCode> {
     let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
 
     let mut out = std::io::stdout().lock();
-    writeln!(out, "Serving HTTP on {host} port {} (http://{url_host}:{}/) ...", local.port(), local.port())?;
+    // As CPython 3.14 says it for HTTPS.
+    let (protocol, scheme) = if app.tls.is_some() { ("HTTPS", "https") } else { ("HTTP", "http") };
+    let port = local.port();
+    writeln!(out, "Serving {protocol} on {host} port {port} ({scheme}://{url_host}:{port}/) ...")?;
     out.flush()?;
     drop(out);
 

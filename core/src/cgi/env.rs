@@ -17,6 +17,9 @@ pub struct CgiServerInfo {
     pub protocol: String,
     /// Root directory as CPython names it (joined for `PATH_TRANSLATED`).
     pub root: String,
+    /// Served over TLS: scripts get `HTTPS=on` (as Apache's and nginx's
+    /// CGI/FastCGI setups say it).
+    pub https: bool,
 }
 
 impl CgiServerInfo {
@@ -28,7 +31,15 @@ impl CgiServerInfo {
             port,
             protocol: protocol.to_string(),
             root: root.to_string(),
+            https: false,
         }
+    }
+
+    /// The same, served over TLS or not.
+    #[must_use]
+    pub fn with_https(mut self, https: bool) -> CgiServerInfo {
+        self.https = https;
+        self
     }
 }
 
@@ -56,6 +67,9 @@ pub fn cgi_environment(
     set("SCRIPT_NAME", script.script_name.clone());
     set("QUERY_STRING", script.query.clone());
     set("REMOTE_ADDR", remote_addr.to_string());
+    if server.https {
+        set("HTTPS", "on".to_string());
+    }
     set("REMOTE_HOST", String::new());
     if let Some(auth) = head.headers.get("Authorization") {
         let words: Vec<&str> = auth.split_whitespace().collect();

@@ -105,7 +105,12 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         }
         let wait = self.carry_out(handler, read_buf, scratch, short_read_drains, drained);
         self.awaiting_input = matches!(wait, Ok(Wait::Readable));
-        wait
+        match wait {
+            // What the transport still holds (TLS records) goes out before
+            // the wait for input: the peer may be waiting for it.
+            Ok(Wait::Readable) if !self.transport.flush_pending()? => Ok(Wait::Writable),
+            other => other,
+        }
     }
 
     fn carry_out<H: Handler<Body = B>>(

@@ -21,6 +21,7 @@ use crate::fs::{NativeFiles, StaticBody};
 use crate::log;
 use crate::net::admission::{refuse, Admission, Stop, ACCEPT_BACKOFF};
 use crate::net::conn::{log_abnormal_end, Conn, Wait};
+use crate::net::stream::{client_stream, ClientStream};
 use crate::net::transport::Transport;
 
 /// The listening socket's token.
@@ -59,7 +60,7 @@ pub fn run(listener: TcpListener, app: Arc<App>, stop: Arc<Stop>) -> anyhow::Res
 
 /// A connection and whether it is registered for writability.
 struct Slot {
-    conn: Conn<TcpStream, StaticBody>,
+    conn: Conn<ClientStream, StaticBody>,
     want_write: bool,
 }
 
@@ -236,6 +237,7 @@ impl Worker {
         if epoll::add(&self.epoll, &stream, EventData::new_u64(token), read_flags(false)).is_err() {
             return;
         }
+        let Ok(stream) = client_stream(stream, self.app.tls.as_ref()) else { return };
         let conn = Conn::new(stream, Arc::clone(&self.app.config), client, permit);
         self.conns.insert(token, Slot { conn, want_write: false });
         // The request may already be there.

@@ -6,5 +6,7 @@ pub mod admission;
 pub mod body;
 pub mod conn;
 pub mod epoll;
+pub mod stream;
 pub mod threaded;
+pub mod tls;
 pub mod transport;

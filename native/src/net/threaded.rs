@@ -16,6 +16,7 @@ use crate::app::App;
 use crate::log;
 use crate::net::admission::{refuse, Admission, Permit, Stop, ACCEPT_BACKOFF};
 use crate::net::conn::{log_abnormal_end, Conn, Wait};
+use crate::net::stream::client_stream;
 use crate::net::transport::Transport;
 use crate::wait::poll_until;
 
@@ -102,6 +103,7 @@ fn serve(stream: TcpStream, client: String, app: &App, stop: &Stop, permit: Perm
         let peer = stream.as_fd().try_clone_to_owned().ok();
         let mut handler =
             app.cgi_handler(client.clone(), peer).ok_or_else(|| std::io::Error::other("no CGI settings"))?;
+        let stream = client_stream(stream, app.tls.as_ref())?;
         let mut conn = Conn::new(stream, Arc::clone(&app.config), client.clone(), permit);
         let (mut read_buf, mut scratch) = (vec![0u8; 16 * 1024], Vec::new());
         let mut stopped = false;

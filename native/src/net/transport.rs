@@ -1,6 +1,6 @@
-//! What a connection's bytes travel over. Plain TCP now; TLS will be a
-//! second implementation, and everything above (the body writer, both
-//! pumps) works on either.
+//! What a connection's bytes travel over: plain TCP here, TLS in
+//! `net::tls`; everything above (the body writer, both pumps) works on
+//! either.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -18,6 +18,13 @@ pub trait Transport: Read + Write {
 
     /// Shut the write side (half-close) before a lingering close.
     fn shutdown_write(&mut self) -> io::Result<()>;
+
+    /// Send what the transport itself still holds (TLS records the socket
+    /// did not take): `Ok(true)` when nothing is left, `Ok(false)` when it
+    /// must wait until the socket is writable. Plain TCP holds nothing.
+    fn flush_pending(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl Transport for TcpStream {

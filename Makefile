@@ -6,7 +6,7 @@ PORT ?= 8000
 DIR ?= .
 CARGO ?= cargo
 
-.PHONY: run build wheel test test-deps lint unit msrv clean bench fuzz soak wasi wasi-deps test-wasi-socket
+.PHONY: run build wheel tls-cert test test-deps lint unit msrv clean bench fuzz soak wasi wasi-deps test-wasi-socket
 
 run:
 	$(CARGO) run --release --quiet -p httpserver -- -d "$(DIR)" $(PORT)
@@ -20,6 +20,16 @@ build:
 wheel:
 	command -v maturin >/dev/null || python3 -m pip install --quiet "maturin>=1.5,<2"
 	cd python && maturin build --release --locked --out ../target/wheels
+
+# A throwaway certificate for trying HTTPS here: target/tls/cert.pem and
+# key.pem (localhost, 127.0.0.1 and ::1; 30 days). Browsers will still warn:
+# it is signed by nobody they trust.
+tls-cert:
+	mkdir -p target/tls
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+		-subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
+		-keyout target/tls/key.pem -out target/tls/cert.pem
+	@echo "now: httpserver --tls-cert target/tls/cert.pem --tls-key target/tls/key.pem"
 
 test: lint wasi test-deps unit test-wasi-socket msrv
 

@@ -19,11 +19,34 @@ Cases (see the performance issue):
                response counts every response as an error (a 200 is 2xx to wrk).
                CPython has no Range support (200 with the whole 64 MiB), so it is
                skipped on this row and reported as n/a
+  7 tls-keepalive  case 1 over HTTPS: 1 KiB file, keep-alive, 64 connections
+               (-p HTTP/1.1 for us), req/s
+  8 tls-large  case 3 over HTTPS: 256 MiB file, 4 connections, MiB/s
 plus each server's peak and idle resident memory.
 
+The TLS rows (7, 8) use a throwaway certificate made once per run in the
+temp dir with the openssl command line: ECDSA on P-256 (which rustls with
+ring and nginx's OpenSSL both handle), subjectAltName IP:127.0.0.1. Each
+server is started afresh with TLS for them, as for every row: ours with
+--tls-cert/--tls-key, nginx from nginx.conf.in with its listen turned into
+`ssl` (TLSv1.2 and TLSv1.3, ssl_session_cache shared:SSL:1m, sendfile on,
+and `ssl_conf_command Options KTLS`, which an OpenSSL 3 built with kTLS, as
+Debian's is, acts on only when the kernel's tls module is there: without it
+setsockopt(TCP_ULP, "tls") fails with ENOENT and it encrypts in user space). Before measuring, each server must answer
+one GET of the row's file through Python's ssl, verifying the certificate
+as the CA, with 200, ALPN http/1.1 and the file's bytes (else it is left
+out of the row, with one error); the protocol and cipher each negotiated
+are printed. Whether kernel TLS was used is read off /proc/net/tls_stat
+(TlsTxSw and TlsTxDevice counting up while a server runs) and noted under
+the row; ours has no kTLS, and nginx only gets it with the module loaded
+(`modprobe tls`; the file is absent without it). CPython before 3.14 has no
+TLS in http.server, so it is skipped on these rows and reported as n/a
+(3.14's --tls-cert/--tls-key are used when the interpreter has them); so
+is a BENCH_BASELINE build without --tls-cert.
+
 BENCH_CASES=range,keepalive (comma-separated names from the list above,
-default all) runs only those cases, in the order above; idle memory is
-measured whatever the selection.
+default all; e.g. tls-keepalive,tls-large) runs only those cases, in the
+order above; idle memory is measured whatever the selection.
 
 BENCH_BASELINE=/path/to/another/httpserver adds that binary to every round
 as "baseline" (an earlier build, say), reported as a ratio like the others:
@@ -38,6 +61,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -104,14 +128,16 @@ def wait_port(port, timeout=10):
 
 
 class Server:
-    def __init__(self, name, start, pids):
-        self.name, self._start, self._pids = name, start, pids
+    def __init__(self, name, start, pids, no_tls=None):
+        # no_tls: why this server cannot serve the TLS rows, or None.
+        self.name, self._start, self._pids, self.no_tls = name, start, pids, no_tls
         self.proc = None
         self.port = None
 
-    def start(self, state, protocol):
+    def start(self, state, protocol, tls=None):
+        """tls: {"cert": path, "key": path} to serve HTTPS, else None."""
         self.port = free_port()
-        self.proc = self._start(self.port, state, protocol)
+        self.proc = self._start(self.port, state, protocol, tls)
         wait_port(self.port)
         time.sleep(0.2)
 
@@ -144,23 +170,50 @@ class Server:
         time.sleep(0.2)
 
 
+def tls_args(tls):
+    return ["--tls-cert", tls["cert"], "--tls-key", tls["key"]] if tls else []
+
+
+# What the TLS rows add to nginx.conf.in's server block, its listen made `ssl`.
+NGINX_TLS = """
+    ssl_certificate @CERT@;
+    ssl_certificate_key @KEY@;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:1m;
+    sendfile on;
+    # Kernel TLS: acted on by OpenSSL 3 only when the kernel has the tls
+    # module (then with SSL_sendfile); else plain SSL_write, silently.
+    ssl_conf_command Options KTLS;
+"""
+
+
+def nginx_tls_conf(conf, tls):
+    listen = re.search(r"^(\s*listen 127\.0\.0\.1:\d+)( reuseport;)$", conf, re.M)
+    if not listen:
+        raise RuntimeError("nginx.conf.in: no `listen 127.0.0.1:@PORT@ reuseport;` line to make ssl")
+    extra = NGINX_TLS.replace("@CERT@", tls["cert"]).replace("@KEY@", tls["key"])
+    return conf[:listen.start()] + listen.group(1) + " ssl" + listen.group(2) + extra + conf[listen.end() + 1:]
+
+
 def servers(state, www, binary, baseline=None):
     def build(path, name):
-        def start(port, state, protocol):
+        def start(port, state, protocol, tls):
             log = open(os.path.join(state, name + ".log"), "ab")
-            return subprocess.Popen([path, "-b", "127.0.0.1", "-d", www, "-p", protocol, str(port)],
+            return subprocess.Popen([path, "-b", "127.0.0.1", "-d", www, "-p", protocol, *tls_args(tls), str(port)],
                                     stdout=subprocess.DEVNULL, stderr=log)
         return start
 
-    def cpython(port, state, protocol):
+    def cpython(port, state, protocol, tls):
         log = open(os.path.join(state, "cpython.log"), "ab")
         return subprocess.Popen([sys.executable, "-m", "http.server", "-b", "127.0.0.1", "-d", www,
-                                 "-p", protocol, str(port)], stdout=subprocess.DEVNULL, stderr=log)
+                                 "-p", protocol, *tls_args(tls), str(port)], stdout=subprocess.DEVNULL, stderr=log)
 
-    def nginx(port, state, protocol):
+    def nginx(port, state, protocol, tls):
         with open(os.path.join(ROOT, "bench", "nginx.conf.in")) as f:
             conf = f.read().replace("@ROOT@", www).replace("@PORT@", str(port)).replace("@STATE@", state)
-        path = os.path.join(state, "nginx.conf")
+        if tls:
+            conf = nginx_tls_conf(conf, tls)
+        path = os.path.join(state, "nginx-tls.conf" if tls else "nginx.conf")
         with open(path, "w") as f:
             f.write(conf)
         sh("nginx", "-c", path, "-e", os.path.join(state, "nginx-error.log"))
@@ -178,16 +231,22 @@ def servers(state, www, binary, baseline=None):
         out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
         return [master] + [int(p) for p in out]
 
+    def no_tls(path):
+        out = subprocess.run([path, "--help"], capture_output=True, text=True)
+        return None if "--tls-cert" in out.stdout + out.stderr else "n/a — this build has no --tls-cert"
+
+    cpython_tls = None if sys.version_info >= (3, 14) else \
+        "n/a — no TLS in CPython %d.%d's http.server (--tls-cert came in 3.14)" % sys.version_info[:2]
     srvs = [Server("httpserver", build(binary, "httpserver"), proc_pids), Server("nginx", nginx, nginx_pids),
-            Server("cpython", cpython, proc_pids)]
+            Server("cpython", cpython, proc_pids, cpython_tls)]
     if baseline:
-        srvs.append(Server("baseline", build(baseline, "baseline"), proc_pids))
+        srvs.append(Server("baseline", build(baseline, "baseline"), proc_pids, no_tls(baseline)))
     return srvs
 
 
-def wrk(port, path, conns, extra=()):
+def wrk(port, path, conns, extra=(), scheme="http"):
     out = subprocess.run(["wrk", "-t", THREADS, "-c", str(conns), "-d", DURATION, "--timeout", "10s", *extra,
-                          "http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True).stdout
+                          "%s://127.0.0.1:%d%s" % (scheme, port, path)], capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     tr = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
     scale = {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1, "GB": 1024}[tr.group(2)]
@@ -271,6 +330,64 @@ def check_range(port, www):
     return None
 
 
+def make_cert(state):
+    """A throwaway self-signed certificate for the TLS rows: ECDSA P-256,
+    for IP 127.0.0.1. Returns {"cert": path, "key": path}."""
+    tls = {"cert": os.path.join(state, "tls-cert.pem"), "key": os.path.join(state, "tls-key.pem")}
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+       "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+       "-keyout", tls["key"], "-out", tls["cert"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return tls
+
+
+def check_tls(path):
+    """A check for a TLS row: one GET of path through Python's ssl, the
+    throwaway certificate as the only CA (so its name, IP 127.0.0.1, is
+    verified), must answer 200 with ALPN http/1.1 and the file's bytes."""
+    def check(port, www, tls, label):
+        ctx = ssl.create_default_context(cafile=tls["cert"])
+        ctx.set_alpn_protocols(["http/1.1"])
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=30, context=ctx)
+        try:
+            conn.request("GET", path)
+            sock = conn.sock  # gone from conn once a response that closes is read
+            resp = conn.getresponse()
+            print("  %s: %s %s" % (label, sock.version(), sock.cipher()[0]), flush=True)
+            if resp.status != 200:
+                return "GET %s over TLS answered %d, not 200" % (path, resp.status)
+            if sock.selected_alpn_protocol() != "http/1.1":
+                return "ALPN chose %r, not http/1.1" % sock.selected_alpn_protocol()
+            got = 0
+            with open(os.path.join(www, path.lstrip("/")), "rb") as f:
+                while True:
+                    want = f.read(1 << 20)
+                    part = resp.read(len(want)) if want else resp.read(1)
+                    if part != want:
+                        return "GET %s over TLS: bytes from %d differ from the file's" % (path, got)
+                    if not want:
+                        break
+                    got += len(want)
+        except (OSError, ssl.SSLError, http.client.HTTPException) as e:
+            return "GET %s over TLS: %s" % (path, e)
+        finally:
+            conn.close()
+        return None
+    return check
+
+
+TLS_STAT = "/proc/net/tls_stat"
+
+
+def tls_stat():
+    """The kernel's TLS counters (TlsTxSw, TlsTxDevice, ...), or None when
+    the kernel has no TLS (CONFIG_TLS off, or the tls module not loaded)."""
+    try:
+        with open(TLS_STAT) as f:
+            return {k: int(v) for k, v in (line.split() for line in f if line.strip())}
+    except OSError:
+        return None
+
+
 def hold_idle(port, n):
     socks = []
     for _ in range(n):
@@ -319,6 +436,12 @@ CASES = [
     dict(key="range", name="6 1 KiB ranges of 64 MiB, 64 conns", unit="req/s", protocol="HTTP/1.1",
          run=wrk_range, check=check_range,
          skip={"cpython": "n/a — no Range support (answers 200 with the whole 64 MiB)"}),
+    # The TLS rows (tls=True): servers start with the run's certificate, and those whose no_tls says why are
+    # skipped; check(port, www, tls, label) as for check_tls.
+    dict(key="tls-keepalive", name="7 TLS keepalive 1 KiB, 64 conns", unit="req/s", protocol="HTTP/1.1", tls=True,
+         run=lambda p, st: wrk(p, "/1k.bin", 64, scheme="https"), check=check_tls("/1k.bin")),
+    dict(key="tls-large", name="8 TLS 256 MiB file, 4 conns", unit="MiB/s", protocol="HTTP/1.1", tls=True,
+         run=lambda p, st: wrk(p, "/256m.bin", 4, scheme="https"), check=check_tls("/256m.bin")),
 ]
 
 
@@ -331,17 +454,27 @@ def selected_cases():
     return [c for c in CASES if not want or c["key"] in want]
 
 
-def run_case(case, srvs, state, www, results):
+def run_case(case, srvs, state, www, results, tls=None):
     skipped = {n: why for n, why in case.get("skip", {}).items() if any(s.name == n for s in srvs)}
+    if case.get("tls"):
+        skipped.update({s.name: s.no_tls for s in srvs if s.no_tls})
+    else:
+        tls = None
     per = {s.name: [] for s in srvs if s.name not in skipped}
     errors = {name: 0 for name in per}
+    # Kernel TLS sessions set up while each server ran: TlsTxSw + TlsTxDevice.
+    ktls = {name: 0 for name in per}
+    # Memory keys: the TLS rows' own, so that the plain figures keep their meaning.
+    mem = "_tls" if tls else ""
     for rnd in range(ROUNDS):
         for s in srvs:
             if s.name in skipped:
                 continue
-            s.start(state, case["protocol"])
+            s.start(state, case["protocol"], tls)
+            before = tls_stat() if tls else None
             if rnd == 0 and case.get("check"):
-                wrong = case["check"](s.port, www)
+                wrong = case["check"](s.port, www, tls, "%s: %s" % (case["key"], s.name)) if tls else \
+                    case["check"](s.port, www)
                 if wrong:
                     # Left out of the case rather than measured doing something else.
                     print("  %s: %s fails its check: %s" % (case["key"], s.name, wrong), flush=True)
@@ -350,20 +483,35 @@ def run_case(case, srvs, state, www, results):
                     errors[s.name] += 1
                     s.stop()
                     continue
-            if case["key"] == "large" and s.name == "httpserver":
+            large = case["key"] in ("large", "tls-large") and s.name == "httpserver"
+            if large:
                 base = s.rss_kib()
             r = case["run"](s.port, state)
-            if case["key"] == "large" and s.name == "httpserver":
-                results["memory"]["httpserver_large_file_rss_growth_kib"] = max(
-                    results["memory"].get("httpserver_large_file_rss_growth_kib", 0), s.rss_kib("VmHWM") - base)
+            if large:
+                key = "httpserver%s_large_file_rss_growth_kib" % mem
+                results["memory"][key] = max(results["memory"].get(key, 0), s.rss_kib("VmHWM") - base)
             if rnd == 0:
                 results["memory"].setdefault(s.name + "_idle_rss_kib", None)
-            results["memory"][s.name + "_peak_rss_kib"] = max(
-                results["memory"].get(s.name + "_peak_rss_kib", 0), s.rss_kib("VmHWM"))
+            results["memory"][s.name + mem + "_peak_rss_kib"] = max(
+                results["memory"].get(s.name + mem + "_peak_rss_kib", 0), s.rss_kib("VmHWM"))
             s.stop()
+            after = tls_stat() if tls else None
+            if before is not None and after is not None:
+                ktls[s.name] += sum(after.get(k, 0) - before.get(k, 0) for k in ("TlsTxSw", "TlsTxDevice"))
             per[s.name].append(r["mib_s"] if case["unit"] == "MiB/s" else r["rps"])
             errors[s.name] += r["errors"] + r["non2xx"]
-    return case_result(case["name"], case["unit"], per, errors, skipped)
+    result = case_result(case["name"], case["unit"], per, errors, skipped)
+    if tls:
+        result["key_type"] = "ECDSA P-256 (self-signed, openssl req)"
+        if tls_stat() is None:
+            result["ktls"] = None
+            result["notes"] = ["kTLS: none — %s is absent (kernel without TLS, or the tls module not loaded: "
+                               "`modprobe tls`), so nginx encrypts in user space like us" % TLS_STAT]
+        else:
+            result["ktls"] = ktls
+            result["notes"] = ["kTLS: %s" % "  ".join(
+                "%s %s" % (k, ("used (TlsTxSw+TlsTxDevice +%d)" % v) if v else "not used") for k, v in ktls.items())]
+    return result
 
 
 def main():
@@ -380,6 +528,7 @@ def main():
     os.makedirs(state)
     make_tree(www)
     write_range_script(state)
+    tls = make_cert(state) if any(c.get("tls") for c in cases) else None
     srvs = servers(state, www, binary, os.environ.get("BENCH_BASELINE"))
     results = {"cases": [], "memory": {}}
     started = time.time()
@@ -394,7 +543,7 @@ def main():
                     s.stop()
                 results["cases"].append(idle_case(case["name"], srvs, state))
             else:
-                results["cases"].append(run_case(case, srvs, state, www, results))
+                results["cases"].append(run_case(case, srvs, state, www, results, tls))
             print_case(results["cases"][-1], started)
         if not any(c["key"] == "idle" for c in cases):
             for s in srvs:
@@ -448,6 +597,8 @@ def print_case(c, started):
                                                for k, v in c["rounds"].items()), flush=True)
     for k, why in c["skipped"].items():
         print("        %s: %s" % (k, why), flush=True)
+    for note in c.get("notes", []):
+        print("        %s" % note, flush=True)
 
 
 def report(results):
@@ -466,6 +617,7 @@ def report(results):
                                                     rat("nginx"), rat("cpython"), more,
                                                     c["errors"].get("httpserver", 0), c["unit"]))
         notes += ["  %s, %s: %s" % (c["case"], k, why) for k, why in skip.items()]
+        notes += ["  %s: %s" % (c["case"], note) for note in c.get("notes", [])]
     if notes:
         print("\n".join(notes))
     mem = results["memory"]

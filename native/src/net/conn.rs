@@ -95,7 +95,7 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
             match self.transport.read(read_buf) {
                 Ok(0) => self.engine.handle(Input::Eof, now())?,
                 Ok(n) => {
-                    drained = short_read_drains && n < read_buf.len();
+                    drained = short_read_drains && n < read_buf.len() && self.transport.short_read_drains();
                     self.engine.handle(Input::Bytes(&read_buf[..n]), now())?;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => drained = true,
@@ -178,7 +178,8 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                     match self.transport.read(read_buf) {
                         Ok(0) => self.engine.handle(Input::Eof, now)?,
                         Ok(n) => {
-                            drained = short_read_drains && n < read_buf.len();
+                            drained =
+                                short_read_drains && n < read_buf.len() && self.transport.short_read_drains();
                             self.engine.handle(Input::Bytes(&read_buf[..n]), now)?;
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Wait::Readable),

@@ -80,4 +80,11 @@ impl Transport for ClientStream {
             ClientStream::Tls(s) => s.flush_pending(),
         }
     }
+
+    fn short_read_drains(&self) -> bool {
+        match self {
+            ClientStream::Tcp(s) => s.short_read_drains(),
+            ClientStream::Tls(s) => s.short_read_drains(),
+        }
+    }
 }

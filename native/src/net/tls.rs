@@ -131,6 +131,17 @@ impl Write for TlsStream {
     }
 }
 
+impl Drop for TlsStream {
+    /// Every close says `close_notify` first (best effort, never waiting):
+    /// a body ended by the close is then known to be whole.
+    fn drop(&mut self) {
+        if !self.shutdown_pending && self.checked {
+            self.tls.send_close_notify();
+        }
+        let _ = self.flush_pending();
+    }
+}
+
 impl Transport for TlsStream {
     fn wait_fd(&self) -> BorrowedFd<'_> {
         self.tcp.as_fd()
@@ -138,6 +149,10 @@ impl Transport for TlsStream {
 
     fn sendfile_target(&self) -> Option<BorrowedFd<'_>> {
         None
+    }
+
+    fn short_read_drains(&self) -> bool {
+        false
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {

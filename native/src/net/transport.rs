@@ -19,6 +19,13 @@ pub trait Transport: Read + Write {
     /// Shut the write side (half-close) before a lingering close.
     fn shutdown_write(&mut self) -> io::Result<()>;
 
+    /// Whether a read shorter than the buffer means the socket has no
+    /// more input now (true of TCP; not of TLS, whose reads give one record
+    /// at a time whatever is waiting behind it).
+    fn short_read_drains(&self) -> bool {
+        true
+    }
+
     /// Send what the transport itself still holds (TLS records the socket
     /// did not take): `Ok(true)` when nothing is left, `Ok(false)` when it
     /// must wait until the socket is writable. Plain TCP holds nothing.

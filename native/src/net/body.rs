@@ -218,13 +218,17 @@ fn send_file<T: Transport + ?Sized>(
     let mut source_ended = false;
     loop {
         let head_left = head.len() - sent.head;
-        scratch.clear();
-        scratch.extend_from_slice(&head[sent.head..]);
         let want = CHUNK.min(left.min(usize::MAX as u64) as usize);
-        scratch.resize(head_left + want, 0);
+        let need = head_left + want;
+        // Grown (and zeroed) once, then reused as it is: zeroing 64 KiB
+        // per chunk showed in profiles of large files over TLS.
+        if scratch.len() < need {
+            scratch.resize(need, 0);
+        }
+        scratch[..head_left].copy_from_slice(&head[sent.head..]);
         let mut got = 0;
         while got < want {
-            match rustix::io::pread(file, &mut scratch[head_left + got..], at + got as u64) {
+            match rustix::io::pread(file, &mut scratch[head_left + got..need], at + got as u64) {
                 Ok(0) => {
                     source_ended = true;
                     break;
@@ -234,17 +238,17 @@ fn send_file<T: Transport + ?Sized>(
                 Err(e) => return Err(e.into()),
             }
         }
-        scratch.truncate(head_left + got);
-        if scratch.is_empty() {
+        let filled = head_left + got;
+        if filled == 0 {
             sent.ended = source_ended;
             return Ok(());
         }
-        let n = write_some(transport, scratch)?;
+        let n = write_some(transport, &scratch[..filled])?;
         sent.wrote(n, head_left);
         let body = n.saturating_sub(head_left);
         at += body as u64;
         left -= body as u64;
-        if n < scratch.len() {
+        if n < filled {
             return Err(ErrorKind::WouldBlock.into());
         }
         if source_ended || left == 0 {

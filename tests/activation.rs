@@ -16,6 +16,30 @@ use support::*;
 
 const DEPS_HINT: &str = "run tools/test-deps.sh (make test runs it first)";
 
+/// The activator (the server after its exec), killed by pid when the test
+/// ends, even by a panic.
+struct Activated(Child);
+
+impl Drop for Activated {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Activated {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Activated {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
 /// A port free a moment ago on loopback.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -24,13 +48,13 @@ fn free_port() -> u16 {
 /// `systemd-socket-activate -l 127.0.0.1:PORT [-l ...] httpserver args...`:
 /// the child (whose pid becomes the server's at exec) and the first
 /// address. The server starts on the first connection.
-fn activate(ports: &[u16], args: &[&str]) -> (Child, SocketAddr) {
+fn activate(ports: &[u16], args: &[&str]) -> (Activated, SocketAddr) {
     activate_named(ports, "", args)
 }
 
 /// [`activate`], naming the sockets (`LISTEN_FDNAMES`) unless `name` is
 /// empty.
-fn activate_named(ports: &[u16], name: &str, args: &[&str]) -> (Child, SocketAddr) {
+fn activate_named(ports: &[u16], name: &str, args: &[&str]) -> (Activated, SocketAddr) {
     let mut cmd = Command::new("systemd-socket-activate");
     if !name.is_empty() {
         cmd.arg(format!("--fdname={name}"));
@@ -40,7 +64,8 @@ fn activate_named(ports: &[u16], name: &str, args: &[&str]) -> (Child, SocketAdd
     }
     cmd.arg(our_binary()).args(args);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("systemd-socket-activate: {e}; {DEPS_HINT}"));
+    let child =
+        Activated(cmd.spawn().unwrap_or_else(|e| panic!("systemd-socket-activate: {e}; {DEPS_HINT}")));
     (child, SocketAddr::from(([127, 0, 0, 1], ports[0])))
 }
 
@@ -71,7 +96,7 @@ fn request(addr: SocketAddr, req: &str) -> Vec<u8> {
 }
 
 /// Stop by SIGTERM (pid), and wait: the exit status.
-fn stop(mut child: Child) -> std::process::ExitStatus {
+fn stop(mut child: Activated) -> std::process::ExitStatus {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -63,6 +63,7 @@ const PASSWORD: &str = "s3cret pass";
 /// `reset`, `timeout` (30 s without EOF, or `$TLS_HELPER_TIMEOUT`),
 /// `error:REASON`.
 const HELPER_PY: &str = r#"
+import time
 import hashlib, os, socket, ssl, sys, urllib.request
 
 def context(ca, version=None):
@@ -169,6 +170,8 @@ def main():
                     s.sendall(f.read())
             elif step in ("r", "h"):
                 print("RESP", c.response(step == "h").hex())
+            elif step.startswith("s:"):
+                time.sleep(float(step[2:]))
             elif step == "e":
                 data, kind = c.to_eof()
                 print("EOF", kind, data.hex())
@@ -353,6 +356,9 @@ fn hex(bytes: &[u8]) -> String {
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
+
+/// What a helper session printed: (kind, bytes) per response or EOF.
+type HelperResults = Vec<(String, Vec<u8>)>;
 
 /// The `RESP`/`EOF` lines of the helper: (kind, bytes), kind `resp` for a
 /// response read by length.
@@ -1122,4 +1128,52 @@ fn responses_over_tls_match_plain_http() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Replies that leave the socket full at their end: a listing far over the
+/// 64 KiB a TLS write holds (which once waited for the I/O time limit),
+/// and HTTP/1.0 files read only after a pause, whose last records (and
+/// close_notify) must still go out before the close (they once did not).
+#[test]
+fn replies_that_fill_the_socket_arrive_whole() {
+    let pki = Pki::new();
+    let root = TempDir::new("tls-whole");
+    fs::create_dir_all(root.path().join("big")).unwrap();
+    for i in 0..3000 {
+        fs::write(
+            root.path().join("big").join(format!("file-with-a-rather-long-name-{i:05}-{}", "x".repeat(60))),
+            b"",
+        )
+        .unwrap();
+    }
+    let sizes: Vec<usize> = (0..12).map(|i| 3_500_000 + i * 16_384).collect();
+    for (i, len) in sizes.iter().enumerate() {
+        fs::write(root.path().join(format!("f{i}")), pattern(*len)).unwrap();
+    }
+    for pump in PUMPS {
+        let srv = tls_server(root.path(), &pki.flags(), pump);
+        let listing = tls_get(&pki, &srv, "/big/");
+        let r = parse_response(&listing);
+        assert_eq!(r.status(), 200, "{pump:?}");
+        assert_eq!(r.header("Content-Length"), Some(r.body.len().to_string().as_str()), "{pump:?}");
+        assert!(r.body.len() > 400_000 && r.body.ends_with(b"</html>\n"), "{pump:?}: {}", r.body.len());
+        let replies: Vec<(usize, HelperResults)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..sizes.len())
+                .map(|i| {
+                    let (pki, srv) = (&pki, &srv);
+                    scope.spawn(move || {
+                        let req = format!("GET /f{i} HTTP/1.0\r\n\r\n");
+                        (i, tls_session(pki, srv, &[write_step(req.as_bytes()), "s:1".into(), "e".into()]))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (i, r) in replies {
+            assert_ne!(r[0].0, "timeout", "{pump:?} f{i}: no EOF");
+            let resp = parse_response(&r[0].1);
+            assert_eq!(resp.body.len(), sizes[i], "{pump:?} f{i}: truncated");
+            assert!(resp.body == pattern(sizes[i]), "{pump:?} f{i}: wrong bytes");
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::io::{self, ErrorKind};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use httpserver_core::{Config, Engine, Handler, Input, Now, Output};
 
@@ -28,6 +28,10 @@ pub enum Wait {
     Again,
 }
 
+/// Longest a closed connection waits for the socket to take what the
+/// transport still holds.
+const CLOSING_LIMIT: Duration = Duration::from_secs(10);
+
 /// Most body reads (each at most a compression step of the file) per
 /// drive before the connection lets others run.
 const READS_PER_TURN: u32 = 8;
@@ -40,6 +44,9 @@ pub struct Conn<T, B> {
     body: BodyWriter,
     /// The engine asked for input when this connection last waited.
     awaiting_input: bool,
+    /// The engine closed, but the transport still holds bytes (TLS
+    /// records, `close_notify`): sent until this deadline, then dropped.
+    closing_until: Option<Instant>,
     _permit: Permit,
 }
 
@@ -56,13 +63,14 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
             engine: Engine::new(config, now()),
             body: BodyWriter::default(),
             awaiting_input: false,
+            closing_until: None,
             _permit: permit,
         }
     }
 
     /// When the connection needs driving even if its socket stays quiet.
     pub fn timeout(&self) -> Option<Instant> {
-        self.engine.timeout()
+        self.closing_until.or_else(|| self.engine.timeout())
     }
 
     /// The server is stopping: finish what is under way, then close.
@@ -82,6 +90,12 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         scratch: &mut Vec<u8>,
         short_read_drains: bool,
     ) -> io::Result<Wait> {
+        if let Some(until) = self.closing_until {
+            return Ok(match self.transport.flush_pending() {
+                Ok(false) if Instant::now() < until => Wait::Writable,
+                _ => Wait::Closed,
+            });
+        }
         // The last read was shorter than the buffer: nothing more is
         // waiting (saves the read that would answer `WouldBlock`). Reset on
         // every wake: whatever woke this connection, read again before
@@ -109,6 +123,16 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
             // What the transport still holds (TLS records) goes out before
             // the wait for input: the peer may be waiting for it.
             Ok(Wait::Readable) if !self.transport.flush_pending()? => Ok(Wait::Writable),
+            // And before the close: the end of a response may be in it.
+            Ok(Wait::Closed) => {
+                self.transport.begin_close();
+                if self.transport.flush_pending()? {
+                    return Ok(Wait::Closed);
+                }
+                let limit = self.engine.config().timeouts().io().unwrap_or(CLOSING_LIMIT);
+                self.closing_until = Some(Instant::now() + limit.min(CLOSING_LIMIT));
+                Ok(Wait::Writable)
+            }
             other => other,
         }
     }

@@ -81,6 +81,13 @@ impl Transport for ClientStream {
         }
     }
 
+    fn begin_close(&mut self) {
+        match self {
+            ClientStream::Tcp(s) => s.begin_close(),
+            ClientStream::Tls(s) => s.begin_close(),
+        }
+    }
+
     fn short_read_drains(&self) -> bool {
         match self {
             ClientStream::Tcp(s) => s.short_read_drains(),

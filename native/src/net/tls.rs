@@ -109,17 +109,21 @@ impl Read for TlsStream {
 }
 
 impl Write for TlsStream {
+    /// Takes plaintext until all of `buf` is in or the socket is full: a
+    /// short write always means the socket is full (the edge-triggered
+    /// pump then waits for it to become writable, which it will).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if !self.flush_pending()? {
+        let mut taken = 0;
+        while self.flush_pending()? && taken < buf.len() {
+            match self.tls.writer().write(&buf[taken..])? {
+                0 => break,
+                n => taken += n,
+            }
+        }
+        if taken == 0 && !buf.is_empty() {
             return Err(ErrorKind::WouldBlock.into());
         }
-        let n = self.tls.writer().write(buf)?;
-        if n == 0 && !buf.is_empty() {
-            // The buffer limit is reached: the socket must take some first.
-            return Err(ErrorKind::WouldBlock.into());
-        }
-        self.flush_pending()?;
-        Ok(n)
+        Ok(taken)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -135,9 +139,7 @@ impl Drop for TlsStream {
     /// Every close says `close_notify` first (best effort, never waiting):
     /// a body ended by the close is then known to be whole.
     fn drop(&mut self) {
-        if !self.shutdown_pending && self.checked {
-            self.tls.send_close_notify();
-        }
+        self.begin_close();
         let _ = self.flush_pending();
     }
 }
@@ -153,6 +155,12 @@ impl Transport for TlsStream {
 
     fn short_read_drains(&self) -> bool {
         false
+    }
+
+    fn begin_close(&mut self) {
+        if self.checked {
+            self.tls.send_close_notify();
+        }
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {

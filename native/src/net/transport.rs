@@ -26,6 +26,10 @@ pub trait Transport: Read + Write {
         true
     }
 
+    /// The connection is about to close: queue whatever says so (TLS's
+    /// `close_notify`), for [`Transport::flush_pending`] to send.
+    fn begin_close(&mut self) {}
+
     /// Send what the transport itself still holds (TLS records the socket
     /// did not take): `Ok(true)` when nothing is left, `Ok(false)` when it
     /// must wait until the socket is writable. Plain TCP holds nothing.

@@ -263,3 +263,28 @@ fn a_bad_choice_is_a_usage_error() {
         assert!(err.ends_with(&format!("httpserver: error: {message}\n")), "{err}");
     }
 }
+
+#[test]
+fn a_reply_cut_short_by_the_client_is_still_logged() {
+    let root = TempDir::new("logs-abort");
+    std::fs::write(root.path().join("huge.bin"), vec![b'x'; 64 << 20]).unwrap();
+    let server = ServerProcess::ours(root.path(), &["--log-format", "json"]);
+    {
+        // Read a little of 64 MiB, then reset the connection (SO_LINGER 0
+        // is not needed: closing with unread data resets it).
+        let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        std::io::Write::write_all(&mut s, b"GET /huge.bin HTTP/1.0\r\n\r\n").unwrap();
+        let mut some = [0u8; 1000];
+        std::io::Read::read_exact(&mut s, &mut some).unwrap();
+    }
+    let lines = server.take_log_until("huge.bin", std::time::Duration::from_secs(20));
+    let line =
+        lines.iter().find(|l| l.contains("huge.bin")).unwrap_or_else(|| panic!("no record: {lines:#?}"));
+    assert!(json_tool_accepts(line), "{line}");
+    let f = fields(line);
+    assert_eq!(f["kind"], "\"request\"", "{line}");
+    assert_eq!(f["complete"], "false", "{line}");
+    let bytes: u64 = f["bytes"].parse().unwrap();
+    assert!(bytes < 64 << 20, "{line}");
+}

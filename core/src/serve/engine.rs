@@ -286,6 +286,22 @@ impl<B> Engine<B> {
         self.stage == Stage::Closed
     }
 
+    /// The shell lost the connection (an I/O error: the peer reset it
+    /// mid-reply, say): it is over. Returns the log entries still owed,
+    /// for the shell to write: with completions on, the
+    /// [`LogEntry::Completed`] of a reply cut short.
+    pub fn abort(&mut self) -> Vec<LogEntry> {
+        self.completed(false);
+        self.body = None;
+        self.stage = Stage::Closed;
+        if self.log_shown {
+            // Handed out by the last poll: written already.
+            self.logs.pop_front();
+            self.log_shown = false;
+        }
+        self.logs.drain(..).collect()
+    }
+
     /// When the engine next needs [`Engine::poll`] even if nothing
     /// happens: the deadline of whatever the connection waits for.
     pub fn timeout(&self) -> Option<Instant> {

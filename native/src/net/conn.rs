@@ -90,6 +90,24 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         scratch: &mut Vec<u8>,
         short_read_drains: bool,
     ) -> io::Result<Wait> {
+        let wait = self.drive_until_wait(handler, read_buf, scratch, short_read_drains);
+        if wait.is_err() {
+            // The connection is lost: what the engine still owes the log
+            // (a reply cut short, in the JSON log) is written now.
+            for entry in self.engine.abort() {
+                log::entry(&self.client, &entry);
+            }
+        }
+        wait
+    }
+
+    fn drive_until_wait<H: Handler<Body = B>>(
+        &mut self,
+        handler: &mut H,
+        read_buf: &mut [u8],
+        scratch: &mut Vec<u8>,
+        short_read_drains: bool,
+    ) -> io::Result<Wait> {
         if let Some(until) = self.closing_until {
             return Ok(match self.transport.flush_pending() {
                 Ok(false) if Instant::now() < until => Wait::Writable,

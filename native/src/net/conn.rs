@@ -124,16 +124,7 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
             // Hand the engine what arrived before it judges its deadline:
             // after a busy spell the wait may have been ours, not the
             // client's (a request that came in time is still served).
-            match self.transport.read(read_buf) {
-                Ok(0) => self.engine.handle(Input::Eof, now())?,
-                Ok(n) => {
-                    drained = short_read_drains && n < read_buf.len() && self.transport.short_read_drains();
-                    self.engine.handle(Input::Bytes(&read_buf[..n]), now())?;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => drained = true,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+            drained = self.read_into_engine(read_buf, short_read_drains, now())?;
         }
         let wait = self.carry_out(handler, read_buf, scratch, short_read_drains, drained);
         self.awaiting_input = matches!(wait, Ok(Wait::Readable));
@@ -152,6 +143,31 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                 Ok(Wait::Writable)
             }
             other => other,
+        }
+    }
+
+    /// One read from the socket, handed to the engine. Says whether the
+    /// socket is known to be empty now (it would block, or a read shorter
+    /// than the buffer drained it where that holds).
+    fn read_into_engine(
+        &mut self,
+        read_buf: &mut [u8],
+        short_read_drains: bool,
+        now: Now,
+    ) -> io::Result<bool> {
+        match self.transport.read(read_buf) {
+            Ok(0) => {
+                self.engine.handle(Input::Eof, now)?;
+                Ok(false)
+            }
+            Ok(n) => {
+                let drained = short_read_drains && n < read_buf.len() && self.transport.short_read_drains();
+                self.engine.handle(Input::Bytes(&read_buf[..n]), now)?;
+                Ok(drained)
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(true),
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
@@ -217,17 +233,7 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                     if drained {
                         return Ok(Wait::Readable);
                     }
-                    match self.transport.read(read_buf) {
-                        Ok(0) => self.engine.handle(Input::Eof, now)?,
-                        Ok(n) => {
-                            drained =
-                                short_read_drains && n < read_buf.len() && self.transport.short_read_drains();
-                            self.engine.handle(Input::Bytes(&read_buf[..n]), now)?;
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Wait::Readable),
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
+                    drained = self.read_into_engine(read_buf, short_read_drains, now)?;
                 }
                 Output::ShutdownWrite => {
                     if self.transport.shutdown_write().is_err() {

@@ -9,6 +9,7 @@ mod files;
 mod handler;
 mod listing;
 mod mime;
+pub mod multipart;
 pub mod range;
 pub(crate) mod url;
 

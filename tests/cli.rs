@@ -75,11 +75,15 @@ fn start_line_and_ctrl_c_like_cpython() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let guard = KillOnDrop(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let (mut line, mut local) = (String::new(), String::new());
+    let mut reader = BufReader::new(stdout);
+    reader.read_line(&mut line).unwrap();
+    reader.read_line(&mut local).unwrap();
     drop(guard);
     let port: u16 = line.split(" port ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert_eq!(line, format!("Serving HTTP on 127.0.0.1 port {port} (http://127.0.0.1:{port}/) ...\n"));
+    // Then (ours alone) the address to open.
+    assert_eq!(local, format!("  Local:   http://127.0.0.1:{port}/\n"));
 
     // It serves, then SIGINT ends it with CPython's message and status 0.
     let mut server = Spawned::start(dir.path(), &[]);
@@ -87,11 +91,21 @@ fn start_line_and_ctrl_c_like_cpython() {
     assert!(resp.starts_with(b"HTTP/1.0 200 OK\r\n"));
     let sent = server.signal(2);
     let (status, _) = server.wait_exit(sent, Duration::from_secs(10));
-    assert_eq!(server.stdout_rest(), "\nKeyboard interrupt received, exiting.\n");
+    assert_eq!(after_addresses(&server.stdout_rest()), "\nKeyboard interrupt received, exiting.\n");
     assert_eq!(status.code(), Some(0));
     // The request's log line was written before the exit (lines are batched).
     let log = server.log().join("\n");
     assert!(log.contains("\"GET / HTTP/1.0\" 200 -"), "{log:?}");
+}
+
+/// What the server wrote after its start line, without the address
+/// lines (`  Local:` and `  Network:`) that follow it.
+fn after_addresses(rest: &str) -> String {
+    let mut lines = rest.split_inclusive('\n').peekable();
+    while lines.peek().is_some_and(|l| l.starts_with("  Local:") || l.starts_with("  Network:")) {
+        lines.next();
+    }
+    lines.collect()
 }
 
 /// Send a signal with the `kill` command (keeps the tests free of libc).
@@ -276,7 +290,7 @@ fn sigterm_stops_like_ctrl_c_but_silently() {
         let (status, took) = server.wait_exit(sent, Duration::from_secs(10));
         eprintln!("signal {signal}: exited in {took:?}");
         assert_eq!(status.code(), Some(0), "signal {signal}");
-        assert_eq!(server.stdout_rest(), farewell, "signal {signal}");
+        assert_eq!(after_addresses(&server.stdout_rest()), farewell, "signal {signal}");
         assert_eq!(server.log(), expected, "signal {signal}");
     }
 }

@@ -534,7 +534,7 @@ fn precompressed_gzip_is_sent_as_is_to_a_client_asking_for_gzip() {
     assert_eq!(head.header("Vary"), Some("Accept-Encoding"), "{head:?}");
     assert_eq!(
         head.header("Content-type"),
-        Some("text/html"),
+        Some("text/html; charset=utf-8"),
         "the type of page.html, not of a .gz: {head:?}"
     );
     assert_eq!(head.header("Content-Length"), Some(gz.len().to_string().as_str()), "{head:?}");
@@ -553,7 +553,7 @@ fn precompressed_without_accept_encoding_is_the_plain_file() {
     assert_eq!(head.status(), 200, "{head:?}");
     assert_same_bytes("body without Accept-Encoding", &body, &page);
     assert_eq!(head.header("Content-Encoding"), None, "{head:?}");
-    assert_eq!(head.header("Content-type"), Some("text/html"), "{head:?}");
+    assert_eq!(head.header("Content-type"), Some("text/html; charset=utf-8"), "{head:?}");
     assert_eq!(head.header("Vary"), Some("Accept-Encoding"), "the choice still depended on it: {head:?}");
 }
 

@@ -401,12 +401,23 @@ fn without_announced_close(ours: &[u8]) -> Vec<u8> {
 }
 
 fn run_suite(protocol: &str, scenarios: Vec<Scenario>) -> (usize, Vec<String>) {
+    run_suite_with(protocol, scenarios, &[], without_validator_headers)
+}
+
+/// [`run_suite`] with extra flags for ours, and the normaliser its
+/// responses go through before a `Same` comparison.
+fn run_suite_with(
+    protocol: &str,
+    scenarios: Vec<Scenario>,
+    our_flags: &[&str],
+    normalise_ours: fn(&[u8]) -> Vec<u8>,
+) -> (usize, Vec<String>) {
     let root = TempDir::new("diff-root");
     let outside = TempDir::new("diff-outside");
     fixture_tree(root.path(), outside.path());
     let flags = ["-p", protocol];
     let theirs = ServerProcess::cpython(root.path(), &flags);
-    let ours = ServerProcess::ours(root.path(), &flags);
+    let ours = ServerProcess::ours(root.path(), &[&flags[..], our_flags].concat());
     let _ = (theirs.take_log(), ours.take_log());
     let mut failures = Vec::new();
     let mut count = 0;
@@ -426,7 +437,7 @@ fn run_suite(protocol: &str, scenarios: Vec<Scenario>) -> (usize, Vec<String>) {
                     "CPython's answer: {}",
                     show(&t)
                 );
-                let o = without_validator_headers(&o);
+                let o = normalise_ours(&o);
                 let o = if could_expect_to_persist(&sc.request) { without_announced_close(&o) } else { o };
                 assert_eq!(show(&normalise_response(&o)), show(&normalise_response(&t)), "response");
                 assert_eq!(olog, tlog, "log lines");
@@ -466,6 +477,22 @@ fn differential_http11() {
     scenarios.extend(common_scenarios().into_iter().filter(|s| matches!(s.expect, Expect::Same)));
     let (n, failures) = run_suite("HTTP/1.1", scenarios);
     assert!(failures.is_empty(), "{} of {n} scenarios differ: {failures:?}", failures.len());
+}
+
+/// `--charset none`: every Content-type is CPython's exactly (only the
+/// validators are dropped before comparing, not the charset).
+#[test]
+fn differential_charset_none_is_cpython_exactly() {
+    for protocol in ["HTTP/1.0", "HTTP/1.1"] {
+        let mut scenarios: Vec<Scenario> =
+            common_scenarios().into_iter().filter(|s| matches!(s.expect, Expect::Same)).collect();
+        if protocol == "HTTP/1.1" {
+            scenarios.extend(http11_scenarios().into_iter().filter(|s| matches!(s.expect, Expect::Same)));
+        }
+        let (n, failures) =
+            run_suite_with(protocol, scenarios, &["--charset", "none"], without_validator_headers_only);
+        assert!(failures.is_empty(), "{} of {n} scenarios differ: {failures:?}", failures.len());
+    }
 }
 
 /// Every deliberate difference is listed in the README, by scenario name.

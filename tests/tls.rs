@@ -544,7 +544,7 @@ fn python_urllib_fetches_file_and_listing() {
     let out = pki.python("get", &[&url(&srv, "/a.txt"), &url(&srv, "/")]);
     let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert_eq!(lines[0][..2], ["200", "text/plain"]);
+    assert_eq!(lines[0][..2], ["200", "text/plain; charset=utf-8"]);
     assert_eq!(unhex(lines[0][2]), b"hello over tls\n");
     assert_eq!(lines[1][..2], ["200", "text/html; charset=utf-8"]);
     let listing = String::from_utf8(unhex(lines[1][2])).unwrap();

@@ -3,12 +3,14 @@
 # real clients from Debian (curl, wget, aria2c, Chromium), ffmpeg to make
 # the test video, Node.js, and playwright-core (pinned in
 # tests/browser/package-lock.json) to drive Chromium; systemd's
-# systemd-socket-activate and systemd-analyze; maturin (PyPI) and venv to
+# systemd-socket-activate and systemd-analyze; Python requests (upload
+# tests); maturin (PyPI) and venv to
 # build and install the wheel. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want=(curl wget aria2 chromium ffmpeg systemd)
 python3 -c "import venv, ensurepip" 2>/dev/null || want+=(python3-venv)
+python3 -c "import requests" 2>/dev/null || want+=(python3-requests)
 command -v node >/dev/null || want+=(nodejs)
 command -v npm >/dev/null || want+=(npm)
 missing=()

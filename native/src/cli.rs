@@ -13,7 +13,10 @@ pub const USAGE: &str =
                   [--tls-cert PATH] [--tls-key PATH] [--tls-password-file PATH]
                   [--header-timeout SECONDS] [--idle-timeout SECONDS] [--io-timeout SECONDS]
                   [--max-connections N] [--cgi-timeout SECONDS] [--cgi-max-body BYTES]
-                  [--precompressed] [--compress] [--log-format {cpython,json}] [port]";
+                  [--precompressed] [--compress] [--log-format {cpython,json}] [-q]
+                  [-H HEADER VALUE] [--cors] [--charset {utf-8,none}] [--hide-dotfiles]
+                  [--rich-listing] [--spa FILE] [--upload] [--upload-overwrite]
+                  [--upload-max BYTES] [--auth USER:PASSWORD] [--auth-file FILE] [port]";
 
 pub const HELP: &str = "
 positional arguments:
@@ -63,6 +66,31 @@ options:
                         JSON object per line: per request when its response
                         is over (with the body bytes sent and the duration),
                         per error and per notice
+  -q, --quiet           log no line per request (errors and notices still)
+  -H HEADER VALUE, --header HEADER VALUE
+                        add this header to successful file and listing
+                        replies (repeatable)
+  --cors                allow any origin to read replies
+                        (Access-Control-Allow-Origin: *) and answer OPTIONS
+                        preflights
+  --charset {utf-8,none}
+                        charset declared for text, JavaScript, JSON and XML
+                        files (default: utf-8; none: CPython's headers)
+  --hide-dotfiles       answer 404 for names beginning with '.' and leave them
+                        out of listings
+  --rich-listing        list directories with size and modification time,
+                        sortable, in light and dark colours
+  --spa FILE            answer paths that do not exist with FILE (relative to
+                        the directory) instead of 404: single-page apps
+  --upload              accept uploads: PUT /dir/name, and multipart POST to a
+                        directory (the listing shows a form)
+  --upload-overwrite    let an upload replace an existing file (else 409)
+  --upload-max BYTES    largest upload accepted (default: 1073741824)
+  --auth USER:PASSWORD  require HTTP Basic authentication with this user
+                        (repeatable)
+  --auth-file FILE      require HTTP Basic authentication with the users in
+                        FILE: user:password or user:hash lines (bcrypt, SHA-512
+                        or SHA-256 crypt)
 ";
 
 /// What the command line asked for.
@@ -92,7 +120,29 @@ pub struct Args {
     /// `--tls-password-file`: the encrypted key's password (`None` for an
     /// empty path, as in CPython).
     pub tls_password_file: Option<PathBuf>,
+    /// `-q`: no request lines.
+    pub quiet: bool,
+    /// `-H NAME VALUE`, in order (checked: a token and a value without
+    /// CR, LF or NUL).
+    pub headers: Vec<(String, String)>,
+    pub cors: bool,
+    /// `--charset`: whether text types say `charset=utf-8`.
+    pub charset_utf8: bool,
+    pub hide_dotfiles: bool,
+    pub rich_listing: bool,
+    /// `--spa`: the fallback file, relative to the directory.
+    pub spa: Option<String>,
+    pub upload: bool,
+    pub upload_overwrite: bool,
+    pub upload_max: u64,
+    /// `--auth USER:PASSWORD`, in order.
+    pub auth: Vec<(String, String)>,
+    /// `--auth-file`.
+    pub auth_file: Option<PathBuf>,
 }
+
+/// Default upload cap: 1 GiB.
+pub const DEFAULT_UPLOAD_MAX: u64 = 1 << 30;
 
 /// Default CGI time limit: generous; a script past it is surely stuck.
 pub const DEFAULT_CGI_TIMEOUT: Duration = Duration::from_secs(60);
@@ -103,7 +153,7 @@ pub const DEFAULT_CGI_MAX_BODY: u64 = 32 << 20;
 /// Why parsing stopped.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ArgsOutcome {
-    Run(Args),
+    Run(Box<Args>),
     /// `-h`: print the help and exit 0.
     Help,
     /// `--version`: print the version and exit 0 (argparse's `version`
@@ -133,7 +183,20 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
         tls_cert: None,
         tls_key: None,
         tls_password_file: None,
+        quiet: false,
+        headers: Vec::new(),
+        cors: false,
+        charset_utf8: true,
+        hide_dotfiles: false,
+        rich_listing: false,
+        spa: None,
+        upload: false,
+        upload_overwrite: false,
+        upload_max: DEFAULT_UPLOAD_MAX,
+        auth: Vec::new(),
+        auth_file: None,
     };
+    let mut upload_options_given: Option<&'static str> = None;
     let mut port: Option<String> = None;
     let mut unrecognized: Vec<String> = Vec::new();
     let mut only_positional = false;
@@ -183,13 +246,39 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
                 | "--tls-cert"
                 | "--tls-key"
                 | "--tls-password-file"
+                | "--charset"
+                | "--spa"
+                | "--upload-max"
+                | "--auth"
+                | "--auth-file"
         );
         let label = match name.as_str() {
             "-b" | "--bind" => "-b/--bind",
             "-d" | "--directory" => "-d/--directory",
             "-p" | "--protocol" => "-p/--protocol",
+            "-H" | "--header" => "-H/--header",
             other => other,
         };
+        if name == "-H" || name == "--header" {
+            // argparse's nargs=2: two values, neither looking like an option.
+            let mut values: Vec<String> = inline.into_iter().collect();
+            while values.len() < 2 {
+                match it.next() {
+                    Some(v) if !v.starts_with('-') || is_negative_number(&v) => values.push(v),
+                    _ => return ArgsOutcome::Error(format!("argument {label}: expected 2 arguments")),
+                }
+            }
+            let value = values.pop().unwrap_or_default();
+            let header = values.pop().unwrap_or_default();
+            if !is_token(&header) {
+                return ArgsOutcome::Error(format!("argument {label}: invalid header name: '{header}'"));
+            }
+            if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                return ArgsOutcome::Error(format!("argument {label}: invalid header value for '{header}'"));
+            }
+            args.headers.push((header, value));
+            continue;
+        }
         let value = if takes_value {
             match inline {
                 Some(v) => Some(v),
@@ -217,6 +306,52 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
             "--follow-symlinks" => args.follow_symlinks = true,
             "--precompressed" => args.precompressed = true,
             "--compress" => args.compress = true,
+            "-q" | "--quiet" => args.quiet = true,
+            "--cors" => args.cors = true,
+            "--hide-dotfiles" => args.hide_dotfiles = true,
+            "--rich-listing" => args.rich_listing = true,
+            "--upload" => args.upload = true,
+            "--upload-overwrite" => {
+                args.upload_overwrite = true;
+                upload_options_given = Some("--upload-overwrite");
+            }
+            "--upload-max" => {
+                let v = value.unwrap_or_default();
+                match v.trim().parse::<u64>() {
+                    Ok(n) => args.upload_max = n,
+                    _ => {
+                        return ArgsOutcome::Error(format!("argument --upload-max: invalid int value: '{v}'"))
+                    }
+                }
+                upload_options_given = Some("--upload-max");
+            }
+            "--charset" => {
+                let v = value.unwrap_or_default();
+                args.charset_utf8 = match v.as_str() {
+                    "utf-8" => true,
+                    "none" => false,
+                    _ => {
+                        return ArgsOutcome::Error(format!(
+                            "argument --charset: invalid choice: '{v}' (choose from 'utf-8', 'none')"
+                        ))
+                    }
+                };
+            }
+            "--spa" => args.spa = value,
+            "--auth" => {
+                let v = value.unwrap_or_default();
+                match v.split_once(':') {
+                    Some((user, password)) if !user.is_empty() => {
+                        args.auth.push((user.to_string(), password.to_string()))
+                    }
+                    _ => {
+                        return ArgsOutcome::Error(format!(
+                            "argument --auth: expected USER:PASSWORD, got '{v}'"
+                        ))
+                    }
+                }
+            }
+            "--auth-file" => args.auth_file = value.map(PathBuf::from),
             "-b" | "--bind" => args.bind = value,
             "-d" | "--directory" => args.directory = PathBuf::from(value.unwrap_or_default()),
             "-p" | "--protocol" => {
@@ -304,7 +439,10 @@ pub fn parse_args<I: IntoIterator<Item = String>>(argv: I, cwd: PathBuf) -> Args
     if args.tls_cert.is_none() && args.tls_password_file.is_some() {
         return ArgsOutcome::Error("--tls-password-file requires --tls-cert to be set".into());
     }
-    ArgsOutcome::Run(args)
+    if let (false, Some(option)) = (args.upload, upload_options_given) {
+        return ArgsOutcome::Error(format!("{option} requires --upload"));
+    }
+    ArgsOutcome::Run(Box::new(args))
 }
 
 /// argparse accepts unambiguous prefixes of long options.
@@ -329,6 +467,18 @@ fn expand_long(name: &str) -> Result<String, String> {
         "--tls-cert",
         "--tls-key",
         "--tls-password-file",
+        "--quiet",
+        "--header",
+        "--cors",
+        "--charset",
+        "--hide-dotfiles",
+        "--rich-listing",
+        "--spa",
+        "--upload",
+        "--upload-overwrite",
+        "--upload-max",
+        "--auth",
+        "--auth-file",
     ];
     if !name.starts_with("--") || LONG.contains(&name) {
         return Ok(name.to_string());
@@ -342,6 +492,11 @@ fn expand_long(name: &str) -> Result<String, String> {
             matches.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
         )),
     }
+}
+
+/// An RFC 9110 token: what a header name must be.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn is_negative_number(s: &str) -> bool {
@@ -497,5 +652,103 @@ mod tests {
         // An empty key with a certificate is kept: opening it fails.
         let ArgsOutcome::Run(a) = parse(&["--tls-cert=c", "--tls-key="]) else { panic!() };
         assert_eq!((a.tls_cert, a.tls_key), (Some(PathBuf::from("c")), Some(PathBuf::from(""))));
+    }
+
+    #[test]
+    fn header_option_takes_two_values() {
+        let ArgsOutcome::Run(a) =
+            parse(&["-H", "Cache-Control", "no-store", "--header", "X-A", "b c", "--header=X-B", "", "9"])
+        else {
+            panic!()
+        };
+        assert_eq!(
+            a.headers,
+            [("Cache-Control", "no-store"), ("X-A", "b c"), ("X-B", "")]
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+        );
+        assert_eq!(a.port, 9);
+        let two = ArgsOutcome::Error("argument -H/--header: expected 2 arguments".into());
+        assert_eq!(parse(&["-H"]), two);
+        assert_eq!(parse(&["-H", "X-A"]), two);
+        assert_eq!(parse(&["--header", "X-A", "--cors"]), two);
+        assert_eq!(
+            parse(&["-H", "X A", "v"]),
+            ArgsOutcome::Error("argument -H/--header: invalid header name: 'X A'".into())
+        );
+        assert_eq!(
+            parse(&["-H", "", "v"]),
+            ArgsOutcome::Error("argument -H/--header: invalid header name: ''".into())
+        );
+        for bad in ["a\r\nX-Evil: 1", "a\nb", "a\0b"] {
+            assert_eq!(
+                parse(&["-H", "X-A", bad]),
+                ArgsOutcome::Error("argument -H/--header: invalid header value for 'X-A'".into()),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn feature_flags() {
+        let ArgsOutcome::Run(a) = parse(&[]) else { panic!() };
+        assert!(!a.quiet && !a.cors && a.charset_utf8 && !a.hide_dotfiles && !a.rich_listing && !a.upload);
+        assert_eq!((a.spa, a.upload_max, a.auth.len(), a.auth_file), (None, 1 << 30, 0, None));
+        let ArgsOutcome::Run(a) = parse(&[
+            "-q",
+            "--cors",
+            "--charset",
+            "none",
+            "--hide-dotfiles",
+            "--rich-listing",
+            "--spa",
+            "index.html",
+            "--upload",
+            "--upload-overwrite",
+            "--upload-max",
+            "1000",
+            "--auth",
+            "ann:pw:with:colons",
+            "--auth=bob:",
+            "--auth-file",
+            "users.txt",
+        ]) else {
+            panic!()
+        };
+        assert!(a.quiet && a.cors && !a.charset_utf8 && a.hide_dotfiles && a.rich_listing);
+        assert!(a.upload && a.upload_overwrite);
+        assert_eq!((a.spa.as_deref(), a.upload_max), (Some("index.html"), 1000));
+        assert_eq!(
+            a.auth,
+            [("ann", "pw:with:colons"), ("bob", "")].map(|(u, p)| (u.to_string(), p.to_string()))
+        );
+        assert_eq!(a.auth_file, Some(PathBuf::from("users.txt")));
+        assert_eq!(
+            parse(&["--charset", "latin-1"]),
+            ArgsOutcome::Error(
+                "argument --charset: invalid choice: 'latin-1' (choose from 'utf-8', 'none')".into()
+            )
+        );
+        assert_eq!(
+            parse(&["--auth", "nocolon"]),
+            ArgsOutcome::Error("argument --auth: expected USER:PASSWORD, got 'nocolon'".into())
+        );
+        assert_eq!(
+            parse(&["--upload-max", "x", "--upload"]),
+            ArgsOutcome::Error("argument --upload-max: invalid int value: 'x'".into())
+        );
+        assert_eq!(
+            parse(&["--upload-overwrite"]),
+            ArgsOutcome::Error("--upload-overwrite requires --upload".into())
+        );
+        assert_eq!(
+            parse(&["--upload-max", "5"]),
+            ArgsOutcome::Error("--upload-max requires --upload".into())
+        );
+        assert!(matches!(parse(&["--up"]), ArgsOutcome::Error(e) if e.starts_with("ambiguous option: --up")));
+        let ArgsOutcome::Run(a) = parse(&["--upload-o", "--upload"]) else { panic!() };
+        assert!(a.upload_overwrite);
+        for option in ["-q, --quiet", "--cors", "--upload-max BYTES", "--spa FILE", "--auth-file FILE"] {
+            assert!(HELP.contains(&format!("\n  {option}")), "{option}");
+        }
     }
 }

@@ -18,11 +18,12 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use httpserver_core::simple::coding::ContentCoding;
-use httpserver_core::simple::{FileKind, ListingEntry, LocalPath};
+use httpserver_core::simple::{FileKind, LinkOutsideRoot, ListingEntry, LocalPath, UploadFile};
 use httpserver_core::{Files, Metadata};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
 
 use crate::compress::{Compressor, ENCODINGS};
+use crate::upload::NativeUpload;
 
 /// A file reply's body: the file, read by offset, or (`--compress`) the
 /// file compressed as it is read.
@@ -172,7 +173,7 @@ fn beneath() -> ResolveFlags {
 }
 
 fn outside() -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, "symbolic link leaves the served directory")
+    LinkOutsideRoot::error()
 }
 
 /// Segments joined with `/` (`.` for the root). They are plain names
@@ -230,6 +231,64 @@ impl Files for NativeFiles {
     }
 
     fn read_dir(&mut self, path: &LocalPath) -> io::Result<Vec<ListingEntry>> {
+        Ok(self.list_dir(path)?.1)
+    }
+
+    /// Each entry's size and time follow links that stay below the root;
+    /// an entry that cannot be looked at (gone since it was listed, a
+    /// dangling link, a link out of the root) is listed without them
+    /// rather than failing the listing.
+    fn read_dir_detailed(&mut self, path: &LocalPath) -> io::Result<Vec<ListingEntry>> {
+        let (fd, entries) = self.list_dir(path)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| match self.entry_stat(path, &fd, &e) {
+                Ok(st) => {
+                    let meta = to_metadata(&st);
+                    e.with_details(meta.len, meta.modified)
+                }
+                Err(_) => e,
+            })
+            .collect())
+    }
+
+    fn open(&mut self, path: &LocalPath) -> io::Result<(StaticBody, Metadata)> {
+        // O_NONBLOCK: should a FIFO appear since `metadata`, opening it
+        // must not hang the connection; fstat below then refuses it.
+        let fd = self.open_below(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
+        let meta = to_metadata(&rfs::fstat(&fd)?);
+        if meta.kind != FileKind::File {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        Ok((StaticBody::File(File::from(fd)), meta))
+    }
+
+    fn encodings(&self) -> &[ContentCoding] {
+        ENCODINGS
+    }
+
+    /// The directory is opened confined, like every lookup: an upload
+    /// through a link out of the root is refused here.
+    fn begin_upload(&mut self, dir: &LocalPath) -> io::Result<Box<dyn UploadFile>> {
+        let dir = self.open_below(dir, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        Ok(Box::new(NativeUpload::begin(dir)?))
+    }
+
+    fn encode(&mut self, body: StaticBody, coding: ContentCoding) -> Result<StaticBody, StaticBody> {
+        match body {
+            StaticBody::File(file) => Compressor::new(file, coding)
+                .map(|c| StaticBody::Compressed(Box::new(c)))
+                .map_err(StaticBody::File),
+            compressed => Err(compressed),
+        }
+    }
+}
+
+/// Listing, shared by `read_dir` and `read_dir_detailed`.
+impl NativeFiles {
+    /// The entries of the directory `path` (opened confined), with the
+    /// directory's descriptor for looking at them further.
+    fn list_dir(&self, path: &LocalPath) -> io::Result<(OwnedFd, Vec<ListingEntry>)> {
         let fd = self.open_below(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
         let listed = fd.try_clone()?;
         let mut entries = Vec::new();
@@ -254,30 +313,44 @@ impl Files for NativeFiles {
             };
             entries.push(ListingEntry::new(name.to_vec(), is_dir, is_symlink));
         }
-        Ok(entries)
+        Ok((fd, entries))
     }
 
-    fn open(&mut self, path: &LocalPath) -> io::Result<(StaticBody, Metadata)> {
-        // O_NONBLOCK: should a FIFO appear since `metadata`, opening it
-        // must not hang the connection; fstat below then refuses it.
-        let fd = self.open_below(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
-        let meta = to_metadata(&rfs::fstat(&fd)?);
-        if meta.kind != FileKind::File {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    /// The status of `entry` of the directory `dir` (open as `fd`). A link
+    /// is followed only as far as a confined open allows (anywhere with
+    /// `--follow-symlinks`): the size and time of a file outside the root
+    /// are not for the listing to tell. Anything else is not followed, so
+    /// that a link swapped in since the entry was read says nothing either.
+    fn entry_stat(&self, dir: &LocalPath, fd: &OwnedFd, entry: &ListingEntry) -> io::Result<rfs::Stat> {
+        let name = OsStr::from_bytes(&entry.name);
+        if !entry.is_symlink {
+            return Ok(rfs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW)?);
         }
-        Ok((StaticBody::File(File::from(fd)), meta))
-    }
-
-    fn encodings(&self) -> &[ContentCoding] {
-        ENCODINGS
-    }
-
-    fn encode(&mut self, body: StaticBody, coding: ContentCoding) -> Result<StaticBody, StaticBody> {
-        match body {
-            StaticBody::File(file) => Compressor::new(file, coding)
-                .map(|c| StaticBody::Compressed(Box::new(c)))
-                .map_err(StaticBody::File),
-            compressed => Err(compressed),
+        let mut full = self.full_path(dir);
+        full.push(name);
+        match self.root.confinement {
+            Confinement::None => Ok(rfs::statat(fd, name, AtFlags::empty())?),
+            // No `openat2`: where the link ends is checked, then looked at
+            // (not atomic, as every lookup in this mode).
+            Confinement::Walk => {
+                self.inside_root(&full)?;
+                Ok(rfs::statat(fd, name, AtFlags::empty())?)
+            }
+            // As `open_below` does for a path: confined, and an absolute
+            // link that ends inside the root opened where it ends.
+            Confinement::Kernel => {
+                let mut segments = dir.segments().to_vec();
+                segments.push(entry.name.clone());
+                let flags = OFlags::PATH | OFlags::CLOEXEC;
+                let root = &self.root.dir;
+                let opened = match rfs::openat2(root, relative(&segments)?, flags, Mode::empty(), beneath()) {
+                    Err(rustix::io::Errno::XDEV) => {
+                        rfs::openat2(root, self.inside_root(&full)?, flags, Mode::empty(), beneath())?
+                    }
+                    other => other?,
+                };
+                Ok(rfs::fstat(&opened)?)
+            }
         }
     }
 }
@@ -354,6 +427,39 @@ mod tests {
         let mut files = NativeFiles::new(root, true).unwrap();
         let (_, meta) = files.open(&translate_path("/out/secret.txt")).unwrap();
         assert_eq!(meta.len, 6);
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn read_dir_detailed_follows_links_inside_only() {
+        let (root, base) = tree();
+        std::os::unix::fs::symlink("nowhere.txt", root.join("dangling")).unwrap();
+        let modified = fs::metadata(root.join("a.txt")).unwrap().modified().unwrap();
+        let detailed = |follow: bool, dir: &str| {
+            let mut files = NativeFiles::new(root.clone(), follow).unwrap();
+            let entries = files.read_dir_detailed(&translate_path(dir)).unwrap();
+            let plain = files.read_dir(&translate_path(dir)).unwrap();
+            assert_eq!(entries.len(), plain.len(), "the same entries as read_dir");
+            entries
+                .into_iter()
+                .map(|e| (String::from_utf8(e.name).unwrap(), (e.len, e.modified)))
+                .collect::<std::collections::HashMap<_, _>>()
+        };
+
+        let confined = detailed(false, "/");
+        assert_eq!(confined["a.txt"], (Some(5), Some(modified)));
+        // An absolute link and a `..` link, both ending inside: followed.
+        assert_eq!(confined["abs-in.txt"], (Some(5), Some(modified)));
+        assert_eq!(detailed(false, "/sub/")["up.txt"], (Some(5), Some(modified)));
+        assert!(confined["sub"].1.is_some(), "a directory has a time");
+        // Links out of the root and dangling ones: listed, nothing told.
+        for silent in ["rel-out.txt", "out", "dangling"] {
+            assert_eq!(confined[silent], (None, None), "{silent}");
+        }
+
+        let followed = detailed(true, "/");
+        assert_eq!(followed["rel-out.txt"].0, Some(6), "--follow-symlinks follows out");
+        assert_eq!(followed["dangling"], (None, None));
         fs::remove_dir_all(base).unwrap();
     }
 }

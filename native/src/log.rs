@@ -62,6 +62,14 @@ pub enum Format {
 /// Whether lines are JSON (set once at start-up, before any is logged).
 static JSON: AtomicBool = AtomicBool::new(false);
 
+/// Whether request lines are left out (`-q`; set once at start-up).
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Leave out the line of each request (`-q`): errors and notices stay.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
 /// Write lines in `format` from now on.
 pub fn set_format(format: Format) {
     JSON.store(format == Format::Json, Ordering::Relaxed);
@@ -78,6 +86,10 @@ pub fn enable_batching() {
 /// entry logged as the response starts is left out), for an error, for a
 /// notice.
 pub fn entry(client: &str, entry: &LogEntry) {
+    if QUIET.load(Ordering::Relaxed) && matches!(entry, LogEntry::Request { .. } | LogEntry::Completed { .. })
+    {
+        return;
+    }
     if JSON.load(Ordering::Relaxed) {
         if let Some(text) = json_entry(SystemTime::now(), client, entry) {
             push(text);

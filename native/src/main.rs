@@ -7,6 +7,7 @@
 #![deny(clippy::undocumented_unsafe_blocks, clippy::multiple_unsafe_ops_per_block)]
 
 mod app;
+mod auth;
 mod cgi;
 mod cli;
 mod compress;
@@ -15,10 +16,13 @@ mod listen;
 mod log;
 mod net;
 mod tls_config;
+mod upload;
 mod wait;
 
 use std::io::Write;
 use std::net::{IpAddr, ToSocketAddrs};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,8 +46,8 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
-    let args = match parse_args(std::env::args().skip(1), cwd) {
-        ArgsOutcome::Run(a) => a,
+    let mut args = match parse_args(std::env::args().skip(1), cwd) {
+        ArgsOutcome::Run(a) => *a,
         ArgsOutcome::Help => {
             println!("{USAGE}\n{HELP}");
             return ExitCode::SUCCESS;
@@ -54,11 +58,33 @@ fn main() -> ExitCode {
         }
         ArgsOutcome::Error(msg) => return usage_error(&msg),
     };
+    // `-d FILE` serves that one file: its directory is the root, and
+    // nothing else in it is reachable.
+    let mut single_file = None;
     if !args.directory.is_dir() {
-        return usage_error(&format!(
-            "argument -d/--directory: not a directory: '{}'",
-            args.directory.display()
-        ));
+        let name = args.directory.file_name().map(|n| n.as_bytes().to_vec());
+        match (args.directory.is_file(), name) {
+            (true, Some(name)) => {
+                single_file = Some(name);
+                let parent = args.directory.parent().filter(|p| !p.as_os_str().is_empty());
+                args.directory = parent.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            }
+            _ => {
+                return usage_error(&format!(
+                    "argument -d/--directory: not a directory: '{}'",
+                    args.directory.display()
+                ))
+            }
+        }
+    }
+    if let Some(spa) = &args.spa {
+        // A file below the directory, named without `..`: the fallback is
+        // served through the same confined lookups as any request.
+        let relative = Path::new(spa.trim_start_matches('/'));
+        let plain = relative.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain || relative.as_os_str().is_empty() || !args.directory.join(relative).is_file() {
+            return usage_error(&format!("argument --spa: not a file in the directory: '{spa}'"));
+        }
     }
     // CPython 3.14 reads the certificate when it starts serving; a file
     // that will not do is one line and exit 1 (2 for an unreadable
@@ -80,7 +106,7 @@ fn main() -> ExitCode {
         }
         None => None,
     };
-    match run(args, tls) {
+    match run(args, tls, single_file) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("httpserver: error: {e:#}");
@@ -94,7 +120,11 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(args: cli::Args, tls: Option<Arc<rustls::ServerConfig>>) -> Result<ExitCode> {
+fn run(
+    args: cli::Args,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    single_file: Option<Vec<u8>>,
+) -> Result<ExitCode> {
     let listen::Listener { socket: listener, activated } = listen::listener(&args)?;
     if !activated {
         // std listens with a backlog of 128; bursts of new connections (a
@@ -121,6 +151,10 @@ fn run(args: cli::Args, tls: Option<Arc<rustls::ServerConfig>>) -> Result<ExitCo
     // JSON lines log each request when its response is over, with the body
     // bytes sent and the duration: the engine reports the end of each one.
     log::set_format(args.log_format);
+    log::set_quiet(args.quiet);
+    if !args.hide_dotfiles && single_file.is_none() {
+        warn_about_dotfiles(&args.directory);
+    }
     let completions = args.log_format == log::Format::Json;
     let config = Arc::new(
         Config::default()
@@ -160,7 +194,12 @@ fn run(args: cli::Args, tls: Option<Arc<rustls::ServerConfig>>) -> Result<ExitCo
         precompressed: args.precompressed,
         compress: args.compress,
         tls,
+        serving: serving(&args, single_file),
+        auth: auth::Users::from_args(&args.auth, args.auth_file.as_deref())?.map(Arc::new),
     });
+    if app.auth.is_some() && app.tls.is_none() {
+        eprintln!("httpserver: warning: --auth without --tls-cert sends passwords in clear text");
+    }
 
     // SIGINT and SIGTERM are taken by this thread alone, as events: block
     // them before any other thread starts (threads inherit the mask).
@@ -170,12 +209,18 @@ fn run(args: cli::Args, tls: Option<Arc<rustls::ServerConfig>>) -> Result<ExitCo
     signals.thread_block().context("blocking signals")?;
     let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
 
-    let mut out = std::io::stdout().lock();
-    // As CPython 3.14 says it for HTTPS.
+    // As CPython 3.14 says it for HTTPS; then the addresses to open. One
+    // write, and a stdout no one reads (`httpserver | head -1`, a closed
+    // pipe) does not stop the server.
     let (protocol, scheme) = if app.tls.is_some() { ("HTTPS", "https") } else { ("HTTP", "http") };
     let port = local.port();
-    writeln!(out, "Serving {protocol} on {host} port {port} ({scheme}://{url_host}:{port}/) ...")?;
-    out.flush()?;
+    let mut start = format!("Serving {protocol} on {host} port {port} ({scheme}://{url_host}:{port}/) ...\n");
+    for (label, ip) in reachable_addresses(local.ip()) {
+        let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+        start.push_str(&format!("  {label:<8} {scheme}://{host}:{port}/\n"));
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(start.as_bytes()).and_then(|()| out.flush());
     drop(out);
 
     let stop = Stop::new().context("eventfd")?;
@@ -214,6 +259,81 @@ fn run(args: cli::Args, tls: Option<Arc<rustls::ServerConfig>>) -> Result<ExitCo
         println!("\nKeyboard interrupt received, exiting.");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the static handler does beyond CPython's, from the options.
+fn serving(args: &cli::Args, single_file: Option<Vec<u8>>) -> app::Serving {
+    let mut extra_headers = Vec::new();
+    if args.cors {
+        extra_headers.push(("Access-Control-Allow-Origin".to_string(), "*".to_string()));
+    }
+    extra_headers.extend(args.headers.iter().cloned());
+    app::Serving {
+        extra_headers: extra_headers.into(),
+        cors: args.cors,
+        charset_utf8: args.charset_utf8,
+        hide_dotfiles: args.hide_dotfiles,
+        rich_listing: args.rich_listing,
+        spa: args.spa.clone(),
+        single_file,
+        upload: args.upload.then_some(args.upload_overwrite),
+        upload_max: args.upload_max,
+    }
+}
+
+/// Names that are usually secrets, served (as by CPython) unless
+/// `--hide-dotfiles`: say so at start-up.
+fn warn_about_dotfiles(root: &Path) {
+    for name in [".git", ".env", ".ssh"] {
+        if root.join(name).symlink_metadata().is_ok() {
+            eprintln!("httpserver: warning: serving {name} (a dotfile); --hide-dotfiles hides it");
+        }
+    }
+}
+
+/// The addresses a person can open, for the start-up lines: loopback
+/// ones, and the machine's others when bound to every interface.
+fn reachable_addresses(bound: IpAddr) -> Vec<(&'static str, IpAddr)> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    if bound.is_loopback() {
+        return vec![("Local:", bound)];
+    }
+    if !bound.is_unspecified() {
+        return Vec::new();
+    }
+    let v6 = bound.is_ipv6();
+    let mut local = vec![("Local:", IpAddr::V4(Ipv4Addr::LOCALHOST))];
+    if v6 {
+        local.push(("Local:", IpAddr::V6(Ipv6Addr::LOCALHOST)));
+    }
+    let mut network: Vec<IpAddr> = Vec::new();
+    if let Ok(interfaces) = nix::ifaddrs::getifaddrs() {
+        for interface in interfaces {
+            let address = match interface.address {
+                Some(address) => address,
+                None => continue,
+            };
+            let ip = if let Some(v4) = address.as_sockaddr_in() {
+                IpAddr::V4(v4.ip())
+            } else if let Some(v6_addr) = address.as_sockaddr_in6().filter(|_| v6) {
+                IpAddr::V6(v6_addr.ip())
+            } else {
+                continue;
+            };
+            // Link-local addresses: IPv6 ones need a zone a browser cannot
+            // be given, IPv4 ones are what an interface without DHCP got.
+            let link_local = match ip {
+                IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+                IpAddr::V4(a) => a.is_link_local(),
+            };
+            if !ip.is_loopback() && !ip.is_unspecified() && !link_local && !network.contains(&ip) {
+                network.push(ip);
+            }
+        }
+    }
+    network.sort_by_key(|ip| ip.is_ipv6());
+    local.extend(network.into_iter().map(|ip| ("Network:", ip)));
+    local
 }
 
 /// The next SIGINT or SIGTERM, waiting at most `limit` (`None`: forever).

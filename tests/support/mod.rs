@@ -389,8 +389,68 @@ pub fn normalise_response(raw: &[u8]) -> Vec<u8> {
 /// carries the `Last-Modified` (and `ETag`) the 200 would (RFC 9110
 /// 15.4.5): the deliberate differences on requests that are neither ranged
 /// nor conditional beyond CPython's `If-Modified-Since`, listed in the
-/// README. Dropped here so that the rest must match byte for byte.
+/// README. By default (`--charset utf-8`) file replies of text types also
+/// say `; charset=utf-8` ([`without_added_charset`]). Dropped here so that
+/// the rest must match byte for byte.
 pub fn without_validator_headers(ours: &[u8]) -> Vec<u8> {
+    without_validator_headers_only(&without_added_charset(ours))
+}
+
+/// Whether `--charset utf-8` (the default) appends `; charset=utf-8` to a
+/// file of this media type: text/*, JavaScript, JSON, XML, `+json`,
+/// `+xml` and SVG.
+pub fn gets_charset(media_type: &str) -> bool {
+    let t = media_type.trim().to_ascii_lowercase();
+    t.starts_with("text/")
+        || matches!(
+            t.as_str(),
+            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
+        )
+        || (t.starts_with("application/") && (t.ends_with("+json") || t.ends_with("+xml")))
+}
+
+/// The `; charset=utf-8` ours appends to the Content-type of a file reply
+/// (a head with `Last-Modified`) whose type [`gets_charset`], removed; the
+/// only difference `--charset utf-8` makes. Listings and error pages are
+/// left alone: they say utf-8 in CPython too, so there it must match.
+pub fn without_added_charset(ours: &[u8]) -> Vec<u8> {
+    const FIELD: &[u8] = b"\r\nContent-type: ";
+    const SUFFIX: &[u8] = b"; charset=utf-8";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let mut out: Vec<u8> = Vec::with_capacity(ours.len());
+    let mut head_start = 0;
+    let mut i = 0;
+    while i < ours.len() {
+        let rest = &ours[i..];
+        if rest.starts_with(b"HTTP/1.") {
+            head_start = i;
+        }
+        if rest.starts_with(FIELD) {
+            let line_end = find(&rest[2..], b"\r\n").map_or(rest.len(), |p| p + 2);
+            let value = &rest[FIELD.len()..line_end];
+            let head = &ours[head_start..];
+            let head = &head[..find(head, b"\r\n\r\n").map_or(head.len(), |p| p + 2)];
+            // A field of this head (not of a part inside a body), and a file's.
+            let in_head = i < head_start + head.len();
+            let file_reply = in_head && find(head, b"\r\nLast-Modified: ").is_some();
+            if file_reply && value.ends_with(SUFFIX) {
+                let media = &value[..value.len() - SUFFIX.len()];
+                if !media.contains(&b';') && gets_charset(&String::from_utf8_lossy(media)) {
+                    out.extend_from_slice(&rest[..FIELD.len() + media.len()]);
+                    i += line_end;
+                    continue;
+                }
+            }
+        }
+        out.push(ours[i]);
+        i += 1;
+    }
+    out
+}
+
+/// [`without_validator_headers`] less the charset: for `--charset none`,
+/// whose Content-type values must be CPython's exactly.
+pub fn without_validator_headers_only(ours: &[u8]) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::with_capacity(ours.len());
     let mut i = 0;
     let mut in_304 = false;

@@ -64,12 +64,14 @@ fn run(args: args::Args) -> Result<()> {
         .with_context(|| format!("cannot serve {:?}: is it preopened (--dir)?", args.directory))?;
     let config = Config::default().with_protocol(args.protocol);
     let mime = Arc::new(MimeTypes::new());
+    // Text says it is UTF-8, as the native server's default does.
+    let handler = |files, mime| SimpleHandler::new(files, mime).with_utf8_charset(true);
     match (args.mode, socket) {
         (Mode::Stdio, _) => {
             // Reads of standard input block with no time limit: no deadlines.
             let config = Arc::new(config.with_timeouts(Timeouts::none()));
             let mut stream = Stdio { stdin: io::stdin(), stdout: io::stdout() };
-            let mut handler = SimpleHandler::new(files, mime);
+            let mut handler = handler(files, mime);
             let mut shell = WasiShell { client: "-".to_string() };
             let mut engine = Engine::new(config, now());
             serve_stream(&mut stream, &mut engine, &mut handler, &mut shell)
@@ -87,7 +89,7 @@ fn run(args: args::Args) -> Result<()> {
                 listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "the host's socket".into());
             println!("Serving HTTP on {local} (socket preopened by the host) ...");
             let _ = io::stdout().flush();
-            let mut handler = SimpleHandler::new(files, mime);
+            let mut handler = handler(files, mime);
             socket::serve(&listener, &config, &mut handler).context("serving the host's socket")
         }
         (Mode::Auto, None) => {

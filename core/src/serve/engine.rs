@@ -631,7 +631,10 @@ impl<B> Engine<B> {
     /// until its `LogEntry::Completed`.
     fn start_reply(&mut self, request_line: &str, reply: Reply<B>, now: Now) {
         self.handler_ran = true;
-        let (mut head, mut body, error) = reply.into_parts();
+        let (mut head, mut body, error, notice) = reply.into_parts();
+        if let Some(notice) = notice {
+            self.logs.push_back(LogEntry::Notice(notice));
+        }
         if let Some(error) = error {
             let (page, entry) = render_error(&self.config, &mut head, &error);
             body = page;

@@ -162,6 +162,7 @@ pub struct Reply<B> {
     head: ResponseHead,
     body: Body<B>,
     error: Option<ErrorReply>,
+    notice: Option<String>,
 }
 
 /// The arguments of `send_error(code, message, explain)`.
@@ -174,7 +175,7 @@ pub(crate) struct ErrorReply {
 impl<B> Reply<B> {
     /// A response with this head and body.
     pub fn new(head: ResponseHead, body: Body<B>) -> Reply<B> {
-        Reply { head, body, error: None }
+        Reply { head, body, error: None, notice: None }
     }
 
     /// CPython's `send_error(code, message, explain)`: `Connection: close`,
@@ -188,6 +189,7 @@ impl<B> Reply<B> {
                 message: message.map(str::to_string),
                 explain: explain.map(str::to_string),
             }),
+            notice: None,
         }
     }
 
@@ -217,6 +219,19 @@ impl<B> Reply<B> {
     pub fn with_header(mut self, name: &str, value: &str) -> Reply<B> {
         self.head.headers.push((name.to_string(), value.to_string()));
         self
+    }
+
+    /// The same reply, with a line for the log before it (why a request
+    /// was refused: a failed login, a link out of the directory).
+    #[must_use]
+    pub fn with_notice(mut self, notice: impl Into<String>) -> Reply<B> {
+        self.notice = Some(notice.into());
+        self
+    }
+
+    /// The log line [`Reply::with_notice`] gave it.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
     }
 
     /// A reply with just a head (redirects, 304).
@@ -256,11 +271,11 @@ impl<B> Reply<B> {
             Body::Chunked(source) => Body::Chunked(f(source)),
             Body::Parts { source, parts, closing } => Body::Parts { source: f(source), parts, closing },
         };
-        Reply { head: self.head, body, error: self.error }
+        Reply { head: self.head, body, error: self.error, notice: self.notice }
     }
 
-    pub(crate) fn into_parts(self) -> (ResponseHead, Body<B>, Option<ErrorReply>) {
-        (self.head, self.body, self.error)
+    pub(crate) fn into_parts(self) -> (ResponseHead, Body<B>, Option<ErrorReply>, Option<String>) {
+        (self.head, self.body, self.error, self.notice)
     }
 }
 

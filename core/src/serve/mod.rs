@@ -2,6 +2,7 @@
 //! and bodies for one connection, and the [`Handler`] contract it calls
 //! (CPython's `BaseHTTPRequestHandler` hooks and `do_<METHOD>` methods).
 
+pub mod auth;
 mod engine;
 mod handler;
 

@@ -70,13 +70,51 @@ pub struct ListingEntry {
     pub is_dir: bool,
     /// Whether the entry itself is a symbolic link: its text gets `@`.
     pub is_symlink: bool,
+    /// Its size in bytes (following links), when the shell looked
+    /// ([`Files::read_dir_detailed`]).
+    pub len: Option<u64>,
+    /// Its modification time (following links), when the shell looked.
+    pub modified: Option<SystemTime>,
 }
 
 impl ListingEntry {
     /// An entry.
     pub fn new(name: Vec<u8>, is_dir: bool, is_symlink: bool) -> ListingEntry {
-        ListingEntry { name, is_dir, is_symlink }
+        ListingEntry { name, is_dir, is_symlink, len: None, modified: None }
     }
+
+    /// The same, with its size and modification time.
+    #[must_use]
+    pub fn with_details(mut self, len: u64, modified: SystemTime) -> ListingEntry {
+        self.len = Some(len);
+        self.modified = Some(modified);
+        self
+    }
+}
+
+/// What committing an upload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// A new file was created.
+    Created,
+    /// An existing file was replaced.
+    Replaced,
+}
+
+/// An upload on its way: bytes written to a file no one else sees (the
+/// shell's temporary file in the target directory) until [`commit`] puts
+/// it in place whole. Dropping it without committing leaves nothing
+/// behind.
+///
+/// [`commit`]: UploadFile::commit
+pub trait UploadFile: Send {
+    /// Append these bytes.
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Put the complete file in place as `name` in the directory it was
+    /// begun in, atomically: readers see the old file or the whole new
+    /// one, never a part. With `replace` false, an existing name fails
+    /// with [`io::ErrorKind::AlreadyExists`] and is left untouched.
+    fn commit(self: Box<Self>, name: &[u8], replace: bool) -> io::Result<Committed>;
 }
 
 /// The file system, as the static handler needs it. Paths are relative to
@@ -108,5 +146,46 @@ pub trait Files {
     fn encode(&mut self, file: Self::File, coding: ContentCoding) -> Result<Self::File, Self::File> {
         let _ = coding;
         Err(file)
+    }
+
+    /// [`Files::read_dir`] with each entry's size and modification time
+    /// ([`ListingEntry::with_details`]), for listings that show them. By
+    /// default, without them.
+    fn read_dir_detailed(&mut self, path: &LocalPath) -> io::Result<Vec<ListingEntry>> {
+        self.read_dir(path)
+    }
+
+    /// Begin an upload into the directory `dir` (which must exist, below
+    /// the root). By default uploads are unsupported.
+    fn begin_upload(&mut self, dir: &LocalPath) -> io::Result<Box<dyn UploadFile>> {
+        let _ = dir;
+        Err(io::Error::new(io::ErrorKind::Unsupported, "uploads are not supported"))
+    }
+}
+
+/// The error a shell's [`Files`] gives for a path it refuses because a
+/// symbolic link on it leads outside the served directory (inside an
+/// [`io::Error`] of kind `NotFound`): the handler answers 404 as for a
+/// missing file, and logs why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkOutsideRoot;
+
+impl std::fmt::Display for LinkOutsideRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("symbolic link leads outside the served directory")
+    }
+}
+
+impl std::error::Error for LinkOutsideRoot {}
+
+impl LinkOutsideRoot {
+    /// Whether `error` is this refusal.
+    pub fn is(error: &io::Error) -> bool {
+        error.get_ref().map_or(false, |inner| inner.is::<LinkOutsideRoot>())
+    }
+
+    /// This refusal as an [`io::Error`] (kind `NotFound`).
+    pub fn error() -> io::Error {
+        io::Error::new(io::ErrorKind::NotFound, LinkOutsideRoot)
     }
 }

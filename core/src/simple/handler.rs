@@ -7,14 +7,16 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::http::ResponseHead;
-use crate::serve::{Body, Handler, Reply, Request};
+use crate::http::{RequestHead, ResponseHead};
+use crate::serve::{Acceptance, Body, BodyUse, Handler, Reply, Request};
 use crate::simple::coding::{accept_encoding, AcceptEncoding, ContentCoding};
 use crate::simple::conditional::{entity_tag, evaluate, range_applies, Precondition};
-use crate::simple::files::{FileKind, Files, Metadata};
+use crate::simple::files::{FileKind, Files, LinkOutsideRoot, Metadata};
 use crate::simple::listing::{list_directory, LISTING_CONTENT_TYPE};
+use crate::simple::listing_rich::{listing_html, listing_json, parse_listing_query, ListingPage};
 use crate::simple::mime::MimeTypes;
 use crate::simple::range::{multipart, parse_range, select_ranges, RangeDecision};
+use crate::simple::upload::{Upload, UploadPolicy};
 use crate::simple::url::{directory_redirect_location, translate_path, url_path_ends_with_slash, LocalPath};
 use crate::time::format_system_time;
 
@@ -57,6 +59,17 @@ pub struct SimpleHandler<F> {
     ranges: bool,
     precompressed: bool,
     compress: bool,
+    /// Headers for successful file and listing replies (`--header`).
+    extra_headers: Arc<[(String, String)]>,
+    cors: bool,
+    charset_utf8: bool,
+    hide_dotfiles: bool,
+    rich_listing: bool,
+    spa: Option<LocalPath>,
+    single_file: Option<Vec<u8>>,
+    uploads: Option<UploadPolicy>,
+    /// The upload whose body is arriving.
+    upload: Option<Upload>,
     /// Keys for `multipart/byteranges` boundaries, made on first use.
     boundary_keys: Option<RandomState>,
     boundaries: u64,
@@ -74,6 +87,15 @@ impl<F: Files> SimpleHandler<F> {
             ranges: true,
             precompressed: false,
             compress: false,
+            extra_headers: Arc::from(Vec::new()),
+            cors: false,
+            charset_utf8: false,
+            hide_dotfiles: false,
+            rich_listing: false,
+            spa: None,
+            single_file: None,
+            uploads: None,
+            upload: None,
             boundary_keys: None,
             boundaries: 0,
         }
@@ -122,6 +144,77 @@ impl<F: Files> SimpleHandler<F> {
         self
     }
 
+    /// Headers added to successful file and listing replies (200, and the
+    /// 206 and 304 of files), in order, as CPython 3.15's `--header`; not
+    /// to errors or redirects.
+    #[must_use]
+    pub fn with_extra_headers(mut self, headers: Arc<[(String, String)]>) -> SimpleHandler<F> {
+        self.extra_headers = headers;
+        self
+    }
+
+    /// Whether `OPTIONS` preflights are answered for any origin (the
+    /// `Access-Control-Allow-Origin` header itself is one of
+    /// [`SimpleHandler::with_extra_headers`]). Off: CPython's 501.
+    #[must_use]
+    pub fn with_cors(mut self, on: bool) -> SimpleHandler<F> {
+        self.cors = on;
+        self
+    }
+
+    /// Whether text, JavaScript, JSON and XML files say `charset=utf-8`
+    /// (default off: CPython's types).
+    #[must_use]
+    pub fn with_utf8_charset(mut self, on: bool) -> SimpleHandler<F> {
+        self.charset_utf8 = on;
+        self
+    }
+
+    /// Whether names beginning with `.` are hidden: 404, and left out of
+    /// listings (default off, as CPython).
+    #[must_use]
+    pub fn with_hidden_dotfiles(mut self, on: bool) -> SimpleHandler<F> {
+        self.hide_dotfiles = on;
+        self
+    }
+
+    /// Whether listings show sizes and times, sortable (default off:
+    /// CPython's page).
+    #[must_use]
+    pub fn with_rich_listing(mut self, on: bool) -> SimpleHandler<F> {
+        self.rich_listing = on;
+        self
+    }
+
+    /// A file (relative to the root, as a URL path) served with 200 for
+    /// any path that does not exist, as single-page applications need.
+    #[must_use]
+    pub fn with_spa_fallback(mut self, file: Option<&str>) -> SimpleHandler<F> {
+        self.spa = file.map(translate_path);
+        self
+    }
+
+    /// Serve only this file of the root: at `/` and under its own name;
+    /// everything else is 404.
+    #[must_use]
+    pub fn with_single_file(mut self, name: Option<Vec<u8>>) -> SimpleHandler<F> {
+        self.single_file = name;
+        self
+    }
+
+    /// Accept uploads (`PUT` of a file, `POST` of a form to a directory)
+    /// under `policy`; `None` (default): CPython's 501.
+    #[must_use]
+    pub fn with_uploads(mut self, policy: Option<UploadPolicy>) -> SimpleHandler<F> {
+        self.uploads = policy;
+        self
+    }
+
+    /// The upload policy, if uploads are on.
+    pub fn uploads(&self) -> Option<UploadPolicy> {
+        self.uploads
+    }
+
     /// The file system.
     pub fn files_mut(&mut self) -> &mut F {
         &mut self.files
@@ -129,19 +222,82 @@ impl<F: Files> SimpleHandler<F> {
 
     /// CPython's `send_head`: the reply for a GET (HEAD drops its body).
     pub fn send_head(&mut self, req: &Request) -> Reply<F::File> {
+        let reply = self.resolve(req);
+        let succeeded = matches!(reply.status(), 200 | 206 | 304) && !reply.is_error();
+        if !succeeded || self.extra_headers.is_empty() {
+            return reply;
+        }
+        let mut reply = reply;
+        for (name, value) in self.extra_headers.iter() {
+            reply = reply.with_header(name, value);
+        }
+        reply
+    }
+
+    /// The `Content-Type` of a file named `name`.
+    fn content_type(&self, name: &[u8]) -> String {
+        let ctype = self.mime.guess_type(name);
+        if self.charset_utf8 && is_text(&ctype) {
+            format!("{ctype}; charset=utf-8")
+        } else {
+            ctype
+        }
+    }
+
+    /// A path that names nothing servable: the single-page app's file when
+    /// there is one, else 404.
+    fn not_found(&mut self, req: &Request) -> Reply<F::File> {
+        if let Some(spa) = self.spa.clone() {
+            if let Ok((file, meta)) = self.files.open(&spa) {
+                let ctype = self.content_type(spa.file_name().unwrap_or(b""));
+                return self.file_reply(req, file, &meta, &ctype, &[]);
+            }
+        }
+        Reply::error(404, Some("File not found"), None)
+    }
+
+    /// The path a request names, after `--single-file` and dotfile rules;
+    /// `None` when it names nothing servable.
+    fn request_path(&self, target: &str) -> Option<LocalPath> {
+        let path = translate_path(target);
+        if let Some(name) = &self.single_file {
+            return match path.segments() {
+                [] => Some(LocalPath::from_names(vec![name.clone()])),
+                [only] if only == name && !path.has_trailing_slash() => Some(path),
+                _ => None,
+            };
+        }
+        if self.hide_dotfiles && path.segments().iter().any(|s| s.first() == Some(&b'.')) {
+            return None;
+        }
+        Some(path)
+    }
+
+    fn resolve(&mut self, req: &Request) -> Reply<F::File> {
         let target = req.head.target.as_str();
-        let mut path = translate_path(target);
+        let mut path = match self.request_path(target) {
+            Some(path) => path,
+            // Hidden names do not fall back to the app: they are not there.
+            None => return Reply::error(404, Some("File not found"), None),
+        };
         if !self.precompressed && !self.compress && !path.has_trailing_slash() && !path.segments().is_empty()
         {
             // The common case first: a regular file, opened at once (a
             // lookup fewer than asking what it is, then opening it).
             // Anything else fails to open and takes CPython's way below.
             if let Ok((file, meta)) = self.files.open(&path) {
-                let ctype = self.mime.guess_type(path.file_name().unwrap_or(b""));
+                let ctype = self.content_type(path.file_name().unwrap_or(b""));
                 return self.file_reply(req, file, &meta, &ctype, &[]);
             }
         }
         let mut meta = self.files.metadata(&path);
+        if let Err(e) = &meta {
+            if LinkOutsideRoot::is(e) {
+                let notice =
+                    format!("{}: {e} (refused; --follow-symlinks serves it)", crate::text::py_repr(target));
+                return Reply::error(404, Some("File not found"), None).with_notice(notice);
+            }
+        }
         if let Ok(Metadata { kind: FileKind::Directory, .. }) = meta {
             if !url_path_ends_with_slash(target) {
                 // Redirect the browser, doing basically what Apache does.
@@ -160,19 +316,20 @@ impl<F: Files> SimpleHandler<F> {
         }
         // A file asked for with a trailing slash is not found (Issue17324).
         if path.has_trailing_slash() {
-            return Reply::error(404, Some("File not found"), None);
+            return self.not_found(req);
         }
         // Only regular files are opened: CPython would block on a FIFO.
         let modified = match meta {
             Ok(Metadata { kind: FileKind::File, modified, .. }) => modified,
-            _ => return Reply::error(404, Some("File not found"), None),
+            Ok(_) => return Reply::error(404, Some("File not found"), None),
+            Err(_) => return self.not_found(req),
         };
-        let ctype = self.mime.guess_type(path.file_name().unwrap_or(b""));
+        let ctype = self.content_type(path.file_name().unwrap_or(b""));
         let compress = self.compress && is_compressible(&ctype) && !self.files.encodings().is_empty();
         if !self.precompressed && !compress {
             return match self.files.open(&path) {
                 Ok((file, meta)) => self.file_reply(req, file, &meta, &ctype, &[]),
-                Err(_) => Reply::error(404, Some("File not found"), None),
+                Err(_) => self.not_found(req),
             };
         }
         // The reply depends on Accept-Encoding from here on.
@@ -186,7 +343,7 @@ impl<F: Files> SimpleHandler<F> {
         }
         let (file, meta) = match self.files.open(&path) {
             Ok(opened) => opened,
-            Err(_) => return Reply::error(404, Some("File not found"), None),
+            Err(_) => return self.not_found(req),
         };
         // On the fly: not for small files, and not when ranges are asked
         // for (they are served from the file itself), unless the client
@@ -409,15 +566,134 @@ impl<F: Files> SimpleHandler<F> {
     }
 
     fn list_directory(&mut self, path: &LocalPath, target: &str) -> Reply<F::File> {
-        match self.files.read_dir(path) {
-            Ok(entries) => Reply::bytes(200, LISTING_CONTENT_TYPE, list_directory(target, entries)),
-            Err(_) => Reply::error(404, Some("No permission to list directory"), None),
+        let query = parse_listing_query(target.split_once('?').map_or("", |(_, q)| q));
+        let detailed = self.rich_listing || query.json;
+        let plain = !detailed && !self.hide_dotfiles && self.uploads.is_none();
+        let entries = if detailed { self.files.read_dir_detailed(path) } else { self.files.read_dir(path) };
+        let mut entries = match entries {
+            Ok(entries) => entries,
+            Err(_) => return Reply::error(404, Some("No permission to list directory"), None),
+        };
+        if plain {
+            return Reply::bytes(200, LISTING_CONTENT_TYPE, list_directory(target, entries));
+        }
+        if self.hide_dotfiles {
+            entries.retain(|e| e.name.first() != Some(&b'.'));
+        }
+        if query.json {
+            let ctype =
+                if self.charset_utf8 { "application/json; charset=utf-8" } else { "application/json" };
+            return Reply::bytes(200, ctype, listing_json(entries, &query));
+        }
+        let page = ListingPage { rich: self.rich_listing, upload_form: self.uploads.is_some() };
+        Reply::bytes(200, LISTING_CONTENT_TYPE, listing_html(target, entries, &page, &query))
+    }
+
+    /// An `OPTIONS` preflight, with `--cors`: any origin may use the
+    /// methods this server answers, with the headers it asked for.
+    fn preflight(&self, req: &Request) -> Reply<F::File> {
+        let methods =
+            if self.uploads.is_some() { "GET, HEAD, OPTIONS, PUT, POST" } else { "GET, HEAD, OPTIONS" };
+        let mut head = ResponseHead::new(204)
+            .header("Access-Control-Allow-Origin", "*")
+            .header("Access-Control-Allow-Methods", methods);
+        if let Some(asked) = req.head.headers.get("Access-Control-Request-Headers") {
+            // Echoed only when it is a plain list of names: nothing that
+            // could split or end the head.
+            let plain = asked.bytes().all(|b| b.is_ascii_alphanumeric() || b" ,-_".contains(&b));
+            if plain && !asked.trim().is_empty() {
+                head = head.header("Access-Control-Allow-Headers", asked.trim());
+            }
+        }
+        Reply::head_only(head.header("Access-Control-Max-Age", "86400").header("Content-Length", "0"))
+    }
+
+    /// An upload's body is complete: its reply.
+    fn finish_upload(&mut self, req: &Request) -> Reply<F::File> {
+        match (self.upload.take(), self.uploads) {
+            (Some(upload), Some(policy)) => {
+                let reply = upload.finish(&req.head, &mut self.files, policy);
+                let succeeded = reply.status() < 300 && !reply.is_error();
+                if succeeded && self.cors {
+                    return reply.with_header("Access-Control-Allow-Origin", "*");
+                }
+                reply
+            }
+            // `start_body` refused it, or no uploads: not reached.
+            _ => Reply::unsupported(&req.head),
         }
     }
+
+    fn is_upload(&self, head: &RequestHead) -> bool {
+        self.uploads.is_some() && (head.method == "PUT" || head.method == "POST")
+    }
+}
+
+/// Whether a type is text a browser should read as UTF-8: `text/*`,
+/// JavaScript, JSON and XML (without a charset already).
+fn is_text(content_type: &str) -> bool {
+    if content_type.contains(';') {
+        return false;
+    }
+    let essence = content_type.to_ascii_lowercase();
+    essence.starts_with("text/")
+        || essence.ends_with("+json")
+        || essence.ends_with("+xml")
+        || matches!(
+            essence.as_str(),
+            "application/javascript" | "application/json" | "application/xml" | "application/x-javascript"
+        )
 }
 
 impl<F: Files> Handler for SimpleHandler<F> {
     type Body = F::File;
+
+    fn body_use(&mut self, head: &RequestHead) -> BodyUse {
+        match self.uploads {
+            Some(policy) if self.is_upload(head) => BodyUse::Stream { limit: policy.max },
+            _ => BodyUse::Discard,
+        }
+    }
+
+    fn start_body(&mut self, head: &RequestHead) -> Acceptance<F::File> {
+        let policy = match self.uploads {
+            Some(policy) if self.is_upload(head) => policy,
+            _ => return Acceptance::Accept,
+        };
+        match Upload::start(head, &mut self.files, policy, self.hide_dotfiles, self.cors) {
+            Ok(upload) => {
+                self.upload = Some(upload);
+                Acceptance::Accept
+            }
+            Err(e) => Acceptance::Refuse(e.reply()),
+        }
+    }
+
+    fn receive_body(&mut self, chunk: &[u8]) {
+        if let (Some(upload), Some(policy)) = (self.upload.as_mut(), self.uploads) {
+            upload.receive(chunk, &mut self.files, policy, self.hide_dotfiles);
+        }
+    }
+
+    fn abort_body(&mut self) {
+        // Its temporary files go with it.
+        self.upload = None;
+    }
+
+    fn do_post(&mut self, req: &Request) -> Reply<F::File> {
+        if self.uploads.is_some() {
+            return self.finish_upload(req);
+        }
+        Reply::unsupported(&req.head)
+    }
+
+    fn do_other(&mut self, req: &Request) -> Reply<F::File> {
+        match req.head.method.as_str() {
+            "PUT" if self.uploads.is_some() => self.finish_upload(req),
+            "OPTIONS" if self.cors => self.preflight(req),
+            _ => Reply::unsupported(&req.head),
+        }
+    }
 
     fn do_get(&mut self, req: &Request) -> Reply<F::File> {
         self.send_head(req)

@@ -46,7 +46,7 @@ pub fn list_directory(target: &str, mut entries: Vec<ListingEntry>) -> Vec<u8> {
 /// The key of `list.sort(key=lambda a: a.lower())` for a name decoded as
 /// Python decodes file names (UTF-8, undecodable bytes as U+DC80..U+DCFF).
 /// UTF-8 strings compare in code-point order, as Python's strings do.
-fn sort_key(name: &[u8]) -> String {
+pub(super) fn sort_key(name: &[u8]) -> String {
     if name.is_ascii() {
         let mut key = String::from_utf8(name.to_vec()).unwrap_or_default();
         key.make_ascii_lowercase();
@@ -79,7 +79,7 @@ mod tests {
     use super::*;
 
     fn entry(name: &str, is_dir: bool, is_symlink: bool) -> ListingEntry {
-        ListingEntry { name: name.as_bytes().to_vec(), is_dir, is_symlink }
+        ListingEntry::new(name.as_bytes().to_vec(), is_dir, is_symlink)
     }
 
     #[test]
@@ -119,10 +119,7 @@ mod tests {
 
     #[test]
     fn non_utf8_names_keep_their_bytes() {
-        let body = list_directory(
-            "/",
-            vec![ListingEntry { name: b"\xe9".to_vec(), is_dir: false, is_symlink: false }],
-        );
+        let body = list_directory("/", vec![ListingEntry::new(b"\xe9".to_vec(), false, false)]);
         let needle: &[u8] = b"<li><a href=\"%ED%B3%A9\">\xe9</a></li>";
         assert!(body.windows(needle.len()).any(|w| w == needle));
     }

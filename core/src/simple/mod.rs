@@ -8,13 +8,19 @@ pub mod conditional;
 mod files;
 mod handler;
 mod listing;
+mod listing_rich;
 mod mime;
 pub mod multipart;
 pub mod range;
+mod upload;
 pub(crate) mod url;
 
-pub use files::{FileKind, Files, ListingEntry, Metadata};
+pub use files::{Committed, FileKind, Files, LinkOutsideRoot, ListingEntry, Metadata, UploadFile};
 pub use handler::SimpleHandler;
 pub use listing::list_directory;
+pub use listing_rich::{
+    listing_html, listing_json, parse_listing_query, ListingPage, ListingQuery, SortKey, SortOrder,
+};
 pub use mime::MimeTypes;
+pub use upload::UploadPolicy;
 pub use url::{translate_path, LocalPath};

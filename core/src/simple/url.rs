@@ -20,6 +20,12 @@ impl LocalPath {
         LocalPath::default()
     }
 
+    /// A path from plain names (the caller checked each: non-empty, not
+    /// `.` or `..`, no `/`).
+    pub(crate) fn from_names(segments: Vec<Vec<u8>>) -> LocalPath {
+        LocalPath { segments, trailing_slash: false }
+    }
+
     /// The name segments below the root, as file-system bytes.
     pub fn segments(&self) -> &[Vec<u8>] {
         &self.segments

@@ -88,6 +88,9 @@ pub struct CgiHandler {
     /// script runs.
     peer: Option<Arc<OwnedFd>>,
     pending: Option<Pending>,
+    /// Whether the current request's body is the static handler's (an
+    /// upload).
+    static_body: bool,
 }
 
 impl CgiHandler {
@@ -97,7 +100,7 @@ impl CgiHandler {
         client: String,
         peer: Option<OwnedFd>,
     ) -> CgiHandler {
-        CgiHandler { simple, config, client, peer: peer.map(Arc::new), pending: None }
+        CgiHandler { simple, config, client, peer: peer.map(Arc::new), pending: None, static_body: false }
     }
 
     fn route(&mut self, head: &RequestHead) -> CgiRoute<CgiBody> {
@@ -177,15 +180,29 @@ impl Handler for CgiHandler {
     /// the methods CPython's handler has run scripts (others get 501).
     fn body_use(&mut self, head: &RequestHead) -> BodyUse {
         let method_runs_scripts = matches!(head.method.as_str(), "GET" | "HEAD" | "POST");
+        self.static_body = false;
         match is_cgi(&head.target, &self.config.directories) {
             CgiMatch::Cgi { .. } if method_runs_scripts => BodyUse::Stream { limit: self.config.max_body },
-            _ => BodyUse::Discard,
+            // Nothing is uploaded into a script directory.
+            CgiMatch::Cgi { .. } => BodyUse::Discard,
+            _ => {
+                // Uploads (`--upload`) elsewhere are the static handler's.
+                let body_use = self.simple.body_use(head);
+                self.static_body = body_use != BodyUse::Discard;
+                body_use
+            }
         }
     }
 
     /// The script's checks (404, 403), then the script starts: it reads
     /// the body as it arrives. A chunked body is spooled first.
     fn start_body(&mut self, head: &RequestHead) -> Acceptance<CgiBody> {
+        if self.static_body {
+            return match self.simple.start_body(head) {
+                Acceptance::Refuse(reply) => Acceptance::Refuse(reply.map_body(CgiBody::Static)),
+                _ => Acceptance::Accept,
+            };
+        }
         let script = match self.route(head) {
             CgiRoute::Script(script) => script,
             CgiRoute::Refuse(reply) => return Acceptance::Refuse(reply),
@@ -214,6 +231,9 @@ impl Handler for CgiHandler {
     }
 
     fn receive_body(&mut self, chunk: &[u8]) {
+        if self.static_body {
+            return self.simple.receive_body(chunk);
+        }
         match &mut self.pending {
             Some(Pending::Running(script)) => script.write_input(chunk),
             Some(Pending::Spooling { spool, len, .. }) => {
@@ -225,6 +245,7 @@ impl Handler for CgiHandler {
     }
 
     fn abort_body(&mut self) {
+        self.simple.abort_body();
         // Dropping a running script that has not answered kills it.
         if let Some(Pending::Running(script)) = self.pending.take() {
             script.abandon();
@@ -240,6 +261,18 @@ impl Handler for CgiHandler {
     }
 
     fn do_post(&mut self, req: &Request) -> Reply<CgiBody> {
+        if self.static_body {
+            return self.simple.do_post(req).map_body(CgiBody::Static);
+        }
         self.respond(req)
+    }
+
+    /// `PUT` uploads and `OPTIONS` preflights, when on, outside the script
+    /// directories; CPython's 501 otherwise.
+    fn do_other(&mut self, req: &Request) -> Reply<CgiBody> {
+        match is_cgi(&req.head.target, &self.config.directories) {
+            CgiMatch::Cgi { .. } => Reply::unsupported(&req.head),
+            _ => self.simple.do_other(req).map_body(CgiBody::Static),
+        }
     }
 }

@@ -17,6 +17,7 @@ use rustix::event::Timespec;
 use rustix::net::SocketFlags;
 
 use crate::app::App;
+use crate::auth::Guarded;
 use crate::fs::{NativeFiles, StaticBody};
 use crate::log;
 use crate::net::admission::{refuse, Admission, Stop, ACCEPT_BACKOFF};
@@ -58,10 +59,14 @@ pub fn run(listener: TcpListener, app: Arc<App>, stop: Arc<Stop>) -> anyhow::Res
     Ok(())
 }
 
-/// A connection and whether it is registered for writability.
+/// A connection, whether it is registered for writability, and its
+/// client's address (for `--auth`'s failure counts).
 struct Slot {
     conn: Conn<ClientStream, StaticBody>,
     want_write: bool,
+    /// The connection's own handler: an upload or a login under way is
+    /// the state of one connection.
+    handler: Guarded<SimpleHandler<NativeFiles>>,
 }
 
 struct Worker {
@@ -69,7 +74,6 @@ struct Worker {
     app: Arc<App>,
     admission: Arc<Admission>,
     stop: Arc<Stop>,
-    handler: SimpleHandler<NativeFiles>,
     conns: HashMap<u64, Slot>,
     /// Connections to drive again once this round's events are handled.
     again: Vec<u64>,
@@ -101,13 +105,11 @@ impl Worker {
         // EPOLLEXCLUSIVE: one worker wakes per new connection.
         epoll::add(&epoll, listener, EventData::new_u64(LISTENER), EventFlags::IN | EventFlags::EXCLUSIVE)?;
         epoll::add(&epoll, stop.fd(), EventData::new_u64(STOP), EventFlags::IN)?;
-        let handler = app.static_handler();
         Ok(Worker {
             epoll,
             app,
             admission,
             stop,
-            handler,
             conns: HashMap::new(),
             again: Vec::new(),
             next_token: 0,
@@ -239,7 +241,8 @@ impl Worker {
         }
         let Ok(stream) = client_stream(stream, self.app.tls.as_ref()) else { return };
         let conn = Conn::new(stream, Arc::clone(&self.app.config), client, permit);
-        self.conns.insert(token, Slot { conn, want_write: false });
+        let handler = self.app.guarded_static_handler(peer.ip());
+        self.conns.insert(token, Slot { conn, want_write: false, handler });
         // The request may already be there.
         self.ready(token, false);
     }
@@ -248,9 +251,10 @@ impl Worker {
     /// passed).
     fn ready(&mut self, token: u64, short_read_drains: bool) {
         let Some(slot) = self.conns.get_mut(&token) else { return };
-        let (handler, read_buf, scratch) = (&mut self.handler, &mut self.read_buf, &mut self.scratch);
-        let result =
-            catch_unwind(AssertUnwindSafe(|| slot.conn.drive(handler, read_buf, scratch, short_read_drains)));
+        let (read_buf, scratch) = (&mut self.read_buf, &mut self.scratch);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            slot.conn.drive(&mut slot.handler, read_buf, scratch, short_read_drains)
+        }));
         let want_write = match result {
             Ok(Ok(Wait::Readable)) => Some(false),
             Ok(Ok(Wait::Writable)) => Some(true),

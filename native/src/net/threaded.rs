@@ -4,7 +4,7 @@
 //! non-blocking socket, and waits with `poll` for the socket, the engine's
 //! deadline or the stop signal.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -69,7 +69,8 @@ fn start(stream: TcpStream, peer: SocketAddr, app: &Arc<App>, admission: &Arc<Ad
     // is gone with the closure then).
     let spare = stream.try_clone();
     let (thread_app, thread_stop, who) = (Arc::clone(app), Arc::clone(stop), client.clone());
-    if let Err(e) = spawn_thread(move || serve(stream, who, &thread_app, &thread_stop, permit)) {
+    let ip = peer.ip();
+    if let Err(e) = spawn_thread(move || serve(stream, who, ip, &thread_app, &thread_stop, permit)) {
         log::line(&client, &format!("could not start a thread: {e}"));
         if let Ok(spare) = spare {
             refuse(spare, &app.config, &client);
@@ -97,12 +98,13 @@ fn spawn_thread(f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
 }
 
 /// One connection, until it closes; a panic in it is caught and logged.
-fn serve(stream: TcpStream, client: String, app: &App, stop: &Stop, permit: Permit) {
+fn serve(stream: TcpStream, client: String, ip: IpAddr, app: &App, stop: &Stop, permit: Permit) {
     let outcome = catch_unwind(AssertUnwindSafe(|| -> std::io::Result<()> {
         stream.set_nonblocking(true)?;
         let peer = stream.as_fd().try_clone_to_owned().ok();
-        let mut handler =
-            app.cgi_handler(client.clone(), peer).ok_or_else(|| std::io::Error::other("no CGI settings"))?;
+        let mut handler = app
+            .cgi_handler(client.clone(), ip, peer)
+            .ok_or_else(|| std::io::Error::other("no CGI settings"))?;
         let stream = client_stream(stream, app.tls.as_ref())?;
         let mut conn = Conn::new(stream, Arc::clone(&app.config), client.clone(), permit);
         let (mut read_buf, mut scratch) = (vec![0u8; 16 * 1024], Vec::new());

@@ -1,8 +1,9 @@
 //! `httpserver`: a drop-in for `python -m http.server`.
 //!
 //! Layers, bottom to top (no module imports one above it): `log` and
-//! `wait`; `fs` and `cgi` (the file system and CGI scripts); `app` (what
-//! the pumps share); `net` (transport, body writer, admission, the
+//! `wait`; `upload`, `fs` and `cgi` (upload files, the file system, CGI
+//! scripts); `auth` (users and password checks); `app` (what the pumps
+//! share); `net` (transport, body writer, admission, the
 //! connection driver, the two pumps); this file (command line, signals).
 #![deny(clippy::undocumented_unsafe_blocks, clippy::multiple_unsafe_ops_per_block)]
 

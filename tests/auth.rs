@@ -86,6 +86,28 @@ fn every_request_needs_credentials() {
     assert!(log.iter().any(|l| l.contains("\"GET /a.txt HTTP/1.0\" 401 -")), "{log:?}");
 }
 
+/// With `--cors`, a browser's preflight (which never carries credentials)
+/// is answered, so that the authenticated request can follow; a plain
+/// `OPTIONS`, and the real request without credentials, are still 401.
+#[test]
+fn cors_preflights_pass_without_credentials() {
+    let dir = site();
+    let preflight = "Origin: http://app.example\r\nAccess-Control-Request-Method: GET\r\n\
+                     Access-Control-Request-Headers: authorization\r\n";
+    let server = ServerProcess::ours(dir.path(), &["--auth", "bob:secret", "--cors"]);
+    let r = request(server.addr, "OPTIONS", "/a.txt", preflight);
+    assert_eq!(r.status(), 204, "{}", r.status_line);
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
+    assert_eq!(r.header("Access-Control-Allow-Headers"), Some("authorization"));
+    assert_eq!(request(server.addr, "OPTIONS", "/a.txt", "").status(), 401, "not a preflight");
+    assert_eq!(request(server.addr, "GET", "/a.txt", "Origin: http://app.example\r\n").status(), 401);
+    let r = request(server.addr, "GET", "/a.txt", &format!("Origin: http://app.example\r\n{BOB}"));
+    assert_eq!((r.status(), r.header("Access-Control-Allow-Origin")), (200, Some("*")));
+    // Without --cors a preflight is a request like any other.
+    let closed = ServerProcess::ours(dir.path(), &["--auth", "bob:secret"]);
+    assert_eq!(request(closed.addr, "OPTIONS", "/a.txt", preflight).status(), 401);
+}
+
 #[test]
 fn wrong_password_and_unknown_user_are_refused_and_logged() {
     let dir = site();

@@ -76,7 +76,7 @@ impl App {
     /// `--auth` check (open without it). One per connection: an upload or
     /// a login is the state of its own connection.
     pub fn guarded_static_handler(&self, ip: IpAddr) -> Guarded<SimpleHandler<NativeFiles>> {
-        auth::guard(self.auth.as_ref(), ip, self.static_handler())
+        auth::guard(self.auth.as_ref(), ip, self.static_handler()).with_open_preflights(self.serving.cors)
     }
 
     /// `CGIHTTPRequestHandler` for one connection from `client` at `ip`
@@ -90,7 +90,7 @@ impl App {
     ) -> Option<Guarded<CgiHandler>> {
         let config = Arc::clone(self.cgi.as_ref()?);
         let cgi = CgiHandler::new(self.static_handler(), config, client, peer);
-        Some(auth::guard(self.auth.as_ref(), ip, cgi))
+        Some(auth::guard(self.auth.as_ref(), ip, cgi).with_open_preflights(self.serving.cors))
     }
 }
 

@@ -183,18 +183,31 @@ pub struct Authenticated<H: Handler, A> {
     auth: Option<A>,
     /// The answer to the current request when it was refused.
     refusal: Option<Reply<H::Body>>,
+    /// Whether CORS preflights pass unchecked.
+    open_preflights: bool,
 }
 
 impl<H: Handler, A: Authenticator> Authenticated<H, A> {
     /// `inner`, answering only requests `auth` allows.
     pub fn new(inner: H, auth: A) -> Authenticated<H, A> {
-        Authenticated { inner, auth: Some(auth), refusal: None }
+        Authenticated { inner, auth: Some(auth), refusal: None, open_preflights: false }
     }
 
     /// `inner` with no check at all (authentication off), so that a shell
     /// has one handler type either way.
     pub fn open(inner: H) -> Authenticated<H, A> {
-        Authenticated { inner, auth: None, refusal: None }
+        Authenticated { inner, auth: None, refusal: None, open_preflights: false }
+    }
+
+    /// Whether CORS preflights (`OPTIONS` with
+    /// `Access-Control-Request-Method`) reach the inner handler without
+    /// credentials: browsers never send credentials on a preflight, so a
+    /// server that answers them (`--cors`) must let them through for the
+    /// real, authenticated request to follow. Off by default.
+    #[must_use]
+    pub fn with_open_preflights(mut self, on: bool) -> Authenticated<H, A> {
+        self.open_preflights = on;
+        self
     }
 
     /// The wrapped handler.
@@ -221,6 +234,12 @@ impl<H: Handler, A: Authenticator> Authenticated<H, A> {
     /// The reply refusing `head`, or `None` when it may go on.
     fn judge(&mut self, head: &RequestHead) -> Option<Reply<H::Body>> {
         let auth = self.auth.as_mut()?;
+        if self.open_preflights
+            && head.method == "OPTIONS"
+            && head.headers.contains("Access-Control-Request-Method")
+        {
+            return None;
+        }
         let mut values = head.headers.get_all("Authorization");
         let (first, second) = (values.next(), values.next());
         // Two Authorization fields are ambiguous (which one would a CGI

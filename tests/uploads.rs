@@ -1370,3 +1370,97 @@ fn cross_origin_uploads_are_forbidden() {
     assert_status("PUT with the same origin", &r, 201);
     assert_eq!(entries(root.path()), ["same-put.txt", "same.txt"]);
 }
+
+// ---------------------------------------------------------------------------
+// Found in review: where uploads must not go
+
+/// With `--cors`, a cross-origin PUT (which a browser sends only after a
+/// preflight the server answered) is allowed, but a form POST, which
+/// needs no preflight, is still refused: any page could send one.
+#[test]
+fn cors_allows_cross_origin_put_but_never_a_form_post() {
+    let root = TempDir::new("uploads-cors");
+    let server = ServerProcess::ours(root.path(), &["--upload", "--cors"]);
+    let addr = server.addr;
+    let origin = [("Origin", "http://app.example")];
+    let r = post(addr, "/", &[file_part("csrf.txt", b"x\n")], &origin);
+    assert_status("cross-origin POST with --cors", &r, 403);
+    let r = put_with(addr, "/cors.txt", b"cors\n", &origin);
+    assert_status("cross-origin PUT with --cors", &r, 201);
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
+    assert_eq!(entries(root.path()), ["cors.txt"]);
+}
+
+/// `--cgi --upload`: nothing lands in a script directory, however the
+/// target spells it (no trailing slash, a query, a fragment, a nested
+/// directory, a link inside the root naming it).
+#[test]
+fn no_upload_reaches_a_cgi_directory() {
+    let root = TempDir::new("uploads-cgi");
+    let cgi_bin = root.path().join("cgi-bin");
+    fs::create_dir_all(cgi_bin.join("sub")).unwrap();
+    std::os::unix::fs::symlink("cgi-bin", root.path().join("scripts")).unwrap();
+    let before = snapshot(root.path());
+    let server = ServerProcess::ours(root.path(), &["--cgi", "--upload", "--upload-overwrite"]);
+    let addr = server.addr;
+    let part = [file_part("evil.py", b"#!/bin/sh\necho pwned\n")];
+    for target in ["/cgi-bin", "/cgi-bin/", "/cgi-bin?x/", "/cgi-bin/sub/", "/scripts/", "/htbin/../cgi-bin"]
+    {
+        let r = post(addr, target, &part, &[]);
+        assert_status_in(&format!("POST {target}"), &r, &[400, 403, 404, 501]);
+    }
+    for target in [
+        "/cgi-bin/evil.py",
+        "/cgi-bin/sub/evil.py",
+        "/scripts/evil.py",
+        "/cgi-bin/evil.py#/../..",
+        "/x#/../cgi-bin/evil.py",
+    ] {
+        let r = put(addr, target, b"#!/bin/sh\necho pwned\n");
+        assert_status_in(&format!("PUT {target}"), &r, &[400, 403, 404, 501]);
+    }
+    assert_eq!(snapshot(root.path()), before, "nothing created");
+    // Elsewhere, uploads work under --cgi.
+    assert_status("PUT elsewhere", &put(addr, "/ok.txt", b"ok\n"), 201);
+}
+
+/// `-d FILE` serves one file: uploads beside it are refused at start-up.
+#[test]
+fn upload_with_a_single_file_is_a_usage_error() {
+    let root = TempDir::new("uploads-single");
+    let file = root.path().join("only.txt");
+    fs::write(&file, b"only\n").unwrap();
+    let out =
+        run_for("10", path_str(&our_binary()), &["-d", path_str(&file), "--upload", "-b", "127.0.0.1", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--upload: not allowed when -d names a file"), "{err}");
+}
+
+/// A form whose later part names an existing directory is refused whole
+/// (409), even with --upload-overwrite: its first part is not kept.
+#[test]
+fn form_naming_a_directory_keeps_none_of_its_files() {
+    let root = TempDir::new("uploads-form-dir");
+    fs::create_dir(root.path().join("dirname")).unwrap();
+    let server = ServerProcess::ours(root.path(), &["--upload", "--upload-overwrite"]);
+    let parts = [file_part("fresh.txt", b"fresh\n"), file_part("dirname", b"x\n")];
+    let r = post(server.addr, "/", &parts, &[]);
+    assert_status("form naming a directory", &r, 409);
+    assert_settles_to("after the refused form", root.path(), &["dirname"]);
+}
+
+/// `--follow-symlinks` is for reading: an upload through a link out of
+/// the directory is still refused, and nothing is written outside.
+#[test]
+fn follow_symlinks_does_not_let_uploads_out() {
+    let t = tree("uploads-follow");
+    std::os::unix::fs::symlink(&t.outside, t.root.join("outlink")).unwrap();
+    let server = ServerProcess::ours(&t.root, &["--upload", "--follow-symlinks"]);
+    let r = put(server.addr, "/outlink/x.txt", b"escaped\n");
+    assert!(r.status() >= 400, "PUT through a link out: {}", r.status_line);
+    let r = post(server.addr, "/outlink/", &[file_part("y.txt", b"escaped\n")], &[]);
+    assert!(r.status() >= 400, "POST through a link out: {}", r.status_line);
+    assert!(entries(&t.outside).is_empty(), "written outside: {:?}", entries(&t.outside));
+    drop(t.base);
+}

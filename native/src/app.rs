@@ -89,7 +89,9 @@ impl App {
         peer: Option<OwnedFd>,
     ) -> Option<Guarded<CgiHandler>> {
         let config = Arc::clone(self.cgi.as_ref()?);
-        let cgi = CgiHandler::new(self.static_handler(), config, client, peer);
+        // Uploads (`--upload`) never land where scripts run.
+        let simple = self.static_handler().with_no_uploads_into(config.directories.as_slice().into());
+        let cgi = CgiHandler::new(simple, config, client, peer);
         Some(auth::guard(self.auth.as_ref(), ip, cgi).with_open_preflights(self.serving.cors))
     }
 }

@@ -270,7 +270,22 @@ impl Files for NativeFiles {
     /// The directory is opened confined, like every lookup: an upload
     /// through a link out of the root is refused here.
     fn begin_upload(&mut self, dir: &LocalPath) -> io::Result<Box<dyn UploadFile>> {
-        let dir = self.open_below(dir, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY;
+        let dir = match self.root.confinement {
+            // `--follow-symlinks` is for reading: an upload is confined
+            // all the same (where the kernel has openat2; else the walk).
+            Confinement::None => {
+                let rel = relative(dir.segments())?;
+                match rfs::openat2(&self.root.dir, &rel, flags | OFlags::CLOEXEC, Mode::empty(), beneath()) {
+                    Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+                        rfs::open(&self.walk_confined(dir)?, flags | OFlags::CLOEXEC, Mode::empty())?
+                    }
+                    Err(rustix::io::Errno::XDEV) => return Err(outside()),
+                    other => other?,
+                }
+            }
+            _ => self.open_below(dir, flags)?,
+        };
         Ok(Box::new(NativeUpload::begin(dir)?))
     }
 

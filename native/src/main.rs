@@ -78,6 +78,10 @@ fn main() -> ExitCode {
             }
         }
     }
+    if single_file.is_some() && args.upload {
+        // One file is served; nothing may be added beside it.
+        return usage_error("argument --upload: not allowed when -d names a file");
+    }
     if let Some(spa) = &args.spa {
         // A file below the directory, named without `..`: the fallback is
         // served through the same confined lookups as any request.

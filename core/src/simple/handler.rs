@@ -68,6 +68,8 @@ pub struct SimpleHandler<F> {
     spa: Option<LocalPath>,
     single_file: Option<Vec<u8>>,
     uploads: Option<UploadPolicy>,
+    /// URL directories no upload may go to (CGI script directories).
+    no_upload_dirs: Arc<[String]>,
     /// The upload whose body is arriving.
     upload: Option<Upload>,
     /// Keys for `multipart/byteranges` boundaries, made on first use.
@@ -95,6 +97,7 @@ impl<F: Files> SimpleHandler<F> {
             spa: None,
             single_file: None,
             uploads: None,
+            no_upload_dirs: Arc::from(Vec::new()),
             upload: None,
             boundary_keys: None,
             boundaries: 0,
@@ -207,6 +210,14 @@ impl<F: Files> SimpleHandler<F> {
     #[must_use]
     pub fn with_uploads(mut self, policy: Option<UploadPolicy>) -> SimpleHandler<F> {
         self.uploads = policy;
+        self
+    }
+
+    /// URL directories (`/cgi-bin`) that no upload may go to, nor below
+    /// them, nor into them under another name.
+    #[must_use]
+    pub fn with_no_uploads_into(mut self, dirs: Arc<[String]>) -> SimpleHandler<F> {
+        self.no_upload_dirs = dirs;
         self
     }
 
@@ -660,7 +671,14 @@ impl<F: Files> Handler for SimpleHandler<F> {
             Some(policy) if self.is_upload(head) => policy,
             _ => return Acceptance::Accept,
         };
-        match Upload::start(head, &mut self.files, policy, self.hide_dotfiles, self.cors) {
+        match Upload::start(
+            head,
+            &mut self.files,
+            policy,
+            self.hide_dotfiles,
+            self.cors,
+            &self.no_upload_dirs,
+        ) {
             Ok(upload) => {
                 self.upload = Some(upload);
                 Acceptance::Accept

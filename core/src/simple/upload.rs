@@ -34,6 +34,8 @@ pub(crate) enum UploadError {
     Hidden,
     /// A page of another site posting here: 403.
     CrossOrigin,
+    /// A directory no upload may go to (CGI scripts'): 403.
+    Forbidden(&'static str),
     /// The file exists and may not be replaced, or the target is a
     /// directory, or the parent directory is missing: 409.
     Conflict(&'static str),
@@ -56,6 +58,7 @@ impl UploadError {
             UploadError::BadName => Reply::error(400, Some("Bad file name"), None),
             UploadError::Hidden => Reply::error(403, Some("Hidden name"), None),
             UploadError::CrossOrigin => Reply::error(403, Some("Cross-origin upload refused"), None),
+            UploadError::Forbidden(why) => Reply::error(403, Some(why), None),
             UploadError::Conflict(why) => Reply::error(409, Some(why), None),
             UploadError::NoDirectory => Reply::error(404, Some("No such directory"), None),
             UploadError::NotADirectory => Reply::error(405, Some("Can only POST to a directory"), None)
@@ -69,9 +72,10 @@ impl UploadError {
 
 /// The reply for a file-system failure during an upload.
 fn io_reply<B>(e: &io::Error) -> Reply<B> {
-    // ENOSPC and EDQUOT: std has no stable kinds for them before 1.83.
+    // ENOSPC, EDQUOT, EISDIR: std has no stable kinds for them before 1.83.
     match e.raw_os_error() {
         Some(28) | Some(122) => return Reply::error(507, Some("Insufficient storage"), None),
+        Some(21) => return Reply::error(409, Some("A directory has that name"), None),
         _ => {}
     }
     match e.kind() {
@@ -170,15 +174,26 @@ struct PendingFile {
 impl Upload {
     /// Check a `PUT` or `POST` and get ready for its body, or the reply
     /// refusing it.
+    /// `excluded`: URL paths of directories no upload may go to, nor to
+    /// any directory below them or that is one of them under another name.
     pub(crate) fn start<F: Files>(
         head: &RequestHead,
         files: &mut F,
         policy: UploadPolicy,
         hide_dotfiles: bool,
         cors: bool,
+        excluded: &[String],
     ) -> Result<Upload, UploadError> {
-        if !cors && is_cross_origin(head) {
+        // A form POST needs no preflight, so `--cors` cannot vouch for it:
+        // a page elsewhere may never post files here. A cross-origin PUT
+        // comes only after a preflight that `--cors` answered.
+        if is_cross_origin(head) && (head.method == "POST" || !cors) {
             return Err(UploadError::CrossOrigin);
+        }
+        // Clients never send a fragment; one here would be read one way
+        // by this check and another by whatever else parses the target.
+        if head.target.contains('#') {
+            return Err(UploadError::BadName);
         }
         let segments = literal_segments(&head.target)?;
         if hide_dotfiles && segments.iter().any(|s| s.first() == Some(&b'.')) {
@@ -192,9 +207,12 @@ impl Upload {
                 _ => return Err(UploadError::Conflict("Cannot PUT a directory")),
             };
             let dir = LocalPath::from_names(parents.to_vec());
-            match files.metadata(&dir) {
-                Ok(m) if m.kind == FileKind::Directory => {}
+            let dir_meta = match files.metadata(&dir) {
+                Ok(m) if m.kind == FileKind::Directory => m,
                 _ => return Err(UploadError::Conflict("Parent directory does not exist")),
+            };
+            if is_excluded(files, parents, dir_meta.identity, excluded) {
+                return Err(UploadError::Forbidden("No uploads into a script directory"));
             }
             match files.metadata(&LocalPath::from_names(segments.clone())) {
                 Ok(m) if m.kind == FileKind::Directory => {
@@ -207,10 +225,13 @@ impl Upload {
             return Ok(Upload::Put(PutUpload { url_path, name, file: Some(file), bytes: 0, failed: None }));
         }
         let dir = LocalPath::from_names(segments.clone());
-        match files.metadata(&dir) {
-            Ok(m) if m.kind == FileKind::Directory => {}
+        let dir_meta = match files.metadata(&dir) {
+            Ok(m) if m.kind == FileKind::Directory => m,
             Ok(_) => return Err(UploadError::NotADirectory),
             Err(_) => return Err(UploadError::NoDirectory),
+        };
+        if is_excluded(files, &segments, dir_meta.identity, excluded) {
+            return Err(UploadError::Forbidden("No uploads into a script directory"));
         }
         let boundary = head.headers.get("Content-Type").and_then(form_data_boundary);
         let boundary = boundary.ok_or(UploadError::NotAForm)?;
@@ -331,7 +352,9 @@ impl FormUpload {
                         Some(UploadError::BadForm(MultipartError::TooManyParts))
                     } else if complete.iter().any(|f| f.name == name) {
                         Some(UploadError::Conflict("The form names a file twice"))
-                    } else if !policy.overwrite && exists(files, dir, &name) {
+                    } else if kind_of(files, dir, &name) == Some(FileKind::Directory) {
+                        Some(UploadError::Conflict("A directory has that name"))
+                    } else if !policy.overwrite && kind_of(files, dir, &name).is_some() {
                         Some(UploadError::Conflict("File exists"))
                     } else {
                         None
@@ -419,10 +442,36 @@ impl FormUpload {
     }
 }
 
-fn exists<F: Files>(files: &mut F, dir: &LocalPath, name: &[u8]) -> bool {
+/// What `name` in `dir` is, if anything.
+fn kind_of<F: Files>(files: &mut F, dir: &LocalPath, name: &[u8]) -> Option<FileKind> {
     let mut segments = dir.segments().to_vec();
     segments.push(name.to_vec());
-    files.metadata(&LocalPath::from_names(segments)).is_ok()
+    files.metadata(&LocalPath::from_names(segments)).ok().map(|m| m.kind)
+}
+
+/// Whether the directory at `segments` (with this identity) is, or is
+/// below, one of the `excluded` URL directories; a link inside the root
+/// that names one of them under another name is caught by its identity.
+fn is_excluded<F: Files>(
+    files: &mut F,
+    segments: &[Vec<u8>],
+    identity: Option<(u64, u64)>,
+    excluded: &[String],
+) -> bool {
+    for url in excluded {
+        let excluded_segments = match literal_segments(url) {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        if segments.starts_with(&excluded_segments) {
+            return true;
+        }
+        let same = files.metadata(&LocalPath::from_names(excluded_segments)).ok().and_then(|m| m.identity);
+        if identity.is_some() && same == identity {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]

@@ -267,12 +267,13 @@ impl Handler for CgiHandler {
         self.respond(req)
     }
 
-    /// `PUT` uploads and `OPTIONS` preflights, when on, outside the script
-    /// directories; CPython's 501 otherwise.
+    /// `OPTIONS` preflights (with `--cors`) anywhere, `PUT` uploads (with
+    /// `--upload`) outside the script directories; CPython's 501 otherwise.
     fn do_other(&mut self, req: &Request) -> Reply<CgiBody> {
-        match is_cgi(&req.head.target, &self.config.directories) {
-            CgiMatch::Cgi { .. } => Reply::unsupported(&req.head),
-            _ => self.simple.do_other(req).map_body(CgiBody::Static),
+        let script_path = matches!(is_cgi(&req.head.target, &self.config.directories), CgiMatch::Cgi { .. });
+        if script_path && req.head.method != "OPTIONS" {
+            return Reply::unsupported(&req.head);
         }
+        self.simple.do_other(req).map_body(CgiBody::Static)
     }
 }

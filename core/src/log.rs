@@ -104,6 +104,10 @@ impl fmt::Display for LogEntry {
 /// The request bytes reach here decoded as Latin-1, so a byte 0x85 is the
 /// character U+0085 and is escaped; a byte 0xE9 stays `é`.
 pub fn escape_log_text(message: &str) -> String {
+    // Printable ASCII without a backslash (nearly every line) is kept as is.
+    if message.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'\\') {
+        return message.to_string();
+    }
     let mut out = String::with_capacity(message.len());
     for c in message.chars() {
         let n = c as u32;

@@ -12,6 +12,10 @@ pub(crate) fn is_py_space(c: char) -> bool {
 /// Decode bytes as Latin-1 (every byte is one char), as CPython decodes
 /// the request line and headers.
 pub(crate) fn latin1_string(bytes: &[u8]) -> String {
+    // ASCII (nearly every request) is the same text in UTF-8.
+    if bytes.is_ascii() {
+        return String::from_utf8(bytes.to_vec()).unwrap_or_default();
+    }
     bytes.iter().map(|&b| b as char).collect()
 }
 

@@ -41,6 +41,9 @@ use crate::cli::{parse_args, ArgsOutcome, HELP, USAGE};
 use crate::net::admission::Stop;
 use crate::tls_config::{Named, Role, TlsConfigError};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long a stop waits for responses under way before it exits anyway
 /// (below the 10 s a container runtime waits before it kills).
 const STOP_GRACE: Duration = Duration::from_secs(5);

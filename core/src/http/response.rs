@@ -138,7 +138,10 @@ pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, value: &str) {
 /// Append text as Latin-1; a char above U+00FF (never in request-derived
 /// text) goes out as UTF-8. CR and LF become spaces.
 pub(crate) fn push_latin1(out: &mut Vec<u8>, s: &str) {
-    if s.is_ascii() && !s.bytes().any(|b| b == b'\r' || b == b'\n') {
+    // Word-at-a-time and memchr scans: every header a server writes is
+    // plain ASCII without line breaks.
+    let bytes = s.as_bytes();
+    if s.is_ascii() && !bytes.contains(&b'\r') && !bytes.contains(&b'\n') {
         out.extend_from_slice(s.as_bytes());
         return;
     }

@@ -19,6 +19,16 @@ const HANDLER_OVERRIDES: &[(&str, &str)] = &[
     (".xz", "application/x-xz"),
 ];
 
+/// Python's `str.lower()`, with a cheap path for the ASCII names almost
+/// every extension is.
+fn lowercase(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_lowercase()
+    }
+}
+
 /// The default when nothing matches.
 const DEFAULT_TYPE: &str = "application/octet-stream";
 
@@ -79,10 +89,12 @@ impl MimeTypes {
     pub fn guess_type(&self, file_name: &[u8]) -> String {
         let name = String::from_utf8_lossy(file_name);
         let (_, ext) = split_ext(&name);
-        for key in [ext.to_string(), ext.to_lowercase()] {
-            if let Some((_, t)) = self.extensions.iter().find(|(e, _)| *e == key) {
-                return t.clone();
-            }
+        if let Some((_, t)) = self.extensions.iter().find(|(e, _)| e == ext) {
+            return t.clone();
+        }
+        let lower = lowercase(ext);
+        if let Some((_, t)) = self.extensions.iter().find(|(e, _)| *e == lower) {
+            return t.clone();
         }
         self.mimetypes_guess(&name).unwrap_or_else(|| DEFAULT_TYPE.to_string())
     }
@@ -92,7 +104,10 @@ impl MimeTypes {
         let (base, ext) = split_ext(name);
         let (mut base, mut ext) = (base.to_string(), ext.to_string());
         // Suffix aliases are looked up lower-cased; `.tgz` → `.tar.gz`.
-        while let Some(&(_, alias)) = SUFFIXES.iter().find(|(e, _)| *e == ext.to_lowercase()) {
+        while let Some(&(_, alias)) = {
+            let lower = lowercase(&ext);
+            SUFFIXES.iter().find(|(e, _)| *e == lower)
+        } {
             let joined = format!("{base}{alias}");
             let (b, e) = split_ext(&joined);
             base = b.to_string();
@@ -102,7 +117,7 @@ impl MimeTypes {
         if ENCODINGS.iter().any(|(e, _)| *e == ext) {
             ext = split_ext(&base).1.to_string();
         }
-        let ext = ext.to_lowercase();
+        let ext = lowercase(&ext);
         if let Some(t) = self.system.get(&ext) {
             return Some(t.clone());
         }

@@ -23,6 +23,7 @@ use httpserver_core::{Files, Metadata};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
 
 use crate::compress::{Compressor, ENCODINGS};
+use crate::file_cache;
 use crate::upload::NativeUpload;
 
 /// A file reply's body: the file, read by offset, or (`--compress`) the
@@ -30,6 +31,8 @@ use crate::upload::NativeUpload;
 pub enum StaticBody {
     File(File),
     Compressed(Box<Compressor>),
+    /// A small file's bytes, from the worker's cache (`file_cache`).
+    Cached(Arc<[u8]>),
 }
 
 /// How paths below the root are resolved.
@@ -186,6 +189,26 @@ fn relative(segments: &[Vec<u8>]) -> io::Result<CString> {
     Ok(CString::new(segments.join(&b'/'))?)
 }
 
+/// The file's `len` bytes, or `None` if it does not hold exactly that many
+/// now (it changed since `fstat`: then it is served the usual way).
+fn read_exactly(fd: &OwnedFd, len: u64) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; len as usize + 1];
+    let mut got = 0;
+    while got < bytes.len() {
+        match rustix::io::pread(fd, &mut bytes[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    }
+    if got as u64 != len {
+        return None;
+    }
+    bytes.truncate(got);
+    Some(bytes)
+}
+
 fn to_metadata(st: &rfs::Stat) -> Metadata {
     let kind = match rfs::FileType::from_raw_mode(st.st_mode) {
         rfs::FileType::RegularFile => FileKind::File,
@@ -253,12 +276,29 @@ impl Files for NativeFiles {
     }
 
     fn open(&mut self, path: &LocalPath) -> io::Result<(StaticBody, Metadata)> {
+        if let Some((bytes, meta)) = file_cache::lookup(path) {
+            return Ok((StaticBody::Cached(bytes), meta));
+        }
+        // The directories on the way are watched before the file is opened
+        // and read: a change from then on empties the cache.
+        let caching =
+            file_cache::enabled() && file_cache::watch(&file_cache::directories_of(&self.root.real, path));
         // O_NONBLOCK: should a FIFO appear since `metadata`, opening it
         // must not hang the connection; fstat below then refuses it.
         let fd = self.open_below(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
-        let meta = to_metadata(&rfs::fstat(&fd)?);
+        let st = rfs::fstat(&fd)?;
+        let meta = to_metadata(&st);
         if meta.kind != FileKind::File {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        // One name only: a write through another link would show in no
+        // watched directory.
+        if caching && meta.len <= file_cache::MAX_FILE && st.st_nlink == 1 {
+            if let Some(bytes) = read_exactly(&fd, meta.len) {
+                let bytes: Arc<[u8]> = bytes.into();
+                file_cache::insert(path.clone(), Arc::clone(&bytes), meta);
+                return Ok((StaticBody::Cached(bytes), meta));
+            }
         }
         Ok((StaticBody::File(File::from(fd)), meta))
     }

@@ -1,8 +1,8 @@
 //! `httpserver`: a drop-in for `python -m http.server`.
 //!
 //! Layers, bottom to top (no module imports one above it): `log` and
-//! `wait`; `upload`, `fs` and `cgi` (upload files, the file system, CGI
-//! scripts); `auth` (users and password checks); `app` (what the pumps
+//! `wait`; `upload`, `file_cache`, `fs` and `cgi` (upload files, the
+//! small-file cache, the file system, CGI scripts); `auth` (users and password checks); `app` (what the pumps
 //! share); `net` (transport, body writer, admission, the
 //! connection driver, the two pumps); this file (command line, signals).
 #![deny(clippy::undocumented_unsafe_blocks, clippy::multiple_unsafe_ops_per_block)]
@@ -12,6 +12,7 @@ mod auth;
 mod cgi;
 mod cli;
 mod compress;
+mod file_cache;
 mod fs;
 mod listen;
 mod log;
@@ -40,9 +41,6 @@ use crate::cgi::CgiConfig;
 use crate::cli::{parse_args, ArgsOutcome, HELP, USAGE};
 use crate::net::admission::Stop;
 use crate::tls_config::{Named, Role, TlsConfigError};
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long a stop waits for responses under way before it exits anyway
 /// (below the 10 s a container runtime waits before it kills).

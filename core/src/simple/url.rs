@@ -8,7 +8,7 @@ use crate::text::{is_py_space, latin1_bytes};
 /// A request path translated to local names below the served root: what
 /// CPython's `translate_path` computes, kept as segments. Each segment is
 /// non-empty, never `.` or `..`, and never contains `/`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct LocalPath {
     segments: Vec<Vec<u8>>,
     trailing_slash: bool,

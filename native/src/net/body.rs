@@ -33,6 +33,8 @@ pub enum BodyView<'a> {
     File(&'a File),
     /// A stream, read in order; 0 at its end.
     Stream(&'a mut dyn io::Read),
+    /// Bytes in memory (a cached small file), read by offset.
+    Memory(&'a [u8]),
 }
 
 impl BodySource for File {
@@ -46,6 +48,7 @@ impl BodySource for StaticBody {
         match self {
             StaticBody::File(f) => BodyView::File(f),
             StaticBody::Compressed(c) => BodyView::Stream(c),
+            StaticBody::Cached(bytes) => BodyView::Memory(bytes),
         }
     }
 }
@@ -66,6 +69,7 @@ pub fn read_body<S: BodySource + ?Sized>(source: &mut S, offset: u64, buf: &mut 
         let result = match source.view() {
             BodyView::File(file) => rustix::io::pread(file, &mut *buf, offset).map_err(io::Error::from),
             BodyView::Stream(stream) => stream.read(buf),
+            BodyView::Memory(bytes) => Ok(copy_at(bytes, offset, buf)),
         };
         match result {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -124,6 +128,7 @@ impl BodyWriter {
         let result = match source.view() {
             BodyView::File(file) => send_file(transport, head, file, offset, len, scratch, &mut sent),
             BodyView::Stream(stream) => self.send_stream(transport, head, stream, len, scratch, &mut sent),
+            BodyView::Memory(bytes) => send_memory(transport, head, bytes, offset, len, scratch, &mut sent),
         };
         match result {
             Ok(()) => Ok(sent),
@@ -256,6 +261,51 @@ fn send_file<T: Transport + ?Sized>(
             return Ok(());
         }
     }
+}
+
+/// Copy `bytes` from `offset` into `buf`; how many (0 past the end).
+fn copy_at(bytes: &[u8], offset: u64, buf: &mut [u8]) -> usize {
+    let start = (offset.min(bytes.len() as u64)) as usize;
+    let n = buf.len().min(bytes.len() - start);
+    buf[..n].copy_from_slice(&bytes[start..start + n]);
+    n
+}
+
+/// [`send_file`] for bytes in memory: the head and the range leave in one
+/// write (through `scratch`), then the rest as the transport takes it.
+fn send_memory<T: Transport + ?Sized>(
+    transport: &mut T,
+    head: &[u8],
+    bytes: &[u8],
+    offset: u64,
+    len: Option<u64>,
+    scratch: &mut Vec<u8>,
+    sent: &mut Sent,
+) -> io::Result<()> {
+    let start = (offset.min(bytes.len() as u64)) as usize;
+    let end = match len {
+        Some(len) => start.saturating_add(len.min(usize::MAX as u64) as usize).min(bytes.len()),
+        None => bytes.len(),
+    };
+    let body = &bytes[start..end];
+    let short = len.is_some_and(|len| (body.len() as u64) < len);
+    scratch.clear();
+    scratch.extend_from_slice(head);
+    scratch.extend_from_slice(body);
+    let mut at = 0;
+    while at < scratch.len() {
+        let n = match write_some(transport, &scratch[at..]) {
+            Ok(n) => n,
+            Err(e) => {
+                return Err(e);
+            }
+        };
+        sent.wrote(n, head.len().saturating_sub(at));
+        at += n;
+    }
+    // Fewer bytes than the head promised: the connection must end.
+    sent.ended = short || len.is_none();
+    Ok(())
 }
 
 /// Write as much of `bytes` as the transport takes now (at least one

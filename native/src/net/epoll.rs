@@ -18,6 +18,7 @@ use rustix::net::SocketFlags;
 
 use crate::app::App;
 use crate::auth::Guarded;
+use crate::file_cache;
 use crate::fs::{NativeFiles, StaticBody};
 use crate::log;
 use crate::net::admission::{refuse, Admission, Stop, ACCEPT_BACKOFF};
@@ -123,6 +124,11 @@ impl Worker {
 
     fn run(&mut self, listener: &TcpListener) {
         log::enable_batching();
+        // Small files from memory, never stale (inotify). Not with
+        // --compress, whose encoder reads the file itself.
+        if !self.app.compress {
+            file_cache::enable_for_this_thread();
+        }
         let mut events = Vec::with_capacity(256);
         loop {
             let wait = match log::flush_if_due() {

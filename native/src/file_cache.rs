@@ -1,0 +1,241 @@
+//! Small files kept in memory by each event-loop worker, never stale.
+//!
+//! A hit answers from memory without opening, `fstat`ing, reading or
+//! closing the file. Before every hit the worker reads its inotify
+//! descriptor (one non-blocking `read`): any change under a directory the
+//! cached files were reached through (a file written, truncated,
+//! `chmod`ed, created, deleted, renamed or moved in; a directory renamed or
+//! removed) empties the whole cache, so a change that completed before the
+//! request was read is always seen. Directories are watched *before* a
+//! file is read into the cache, so a change racing with the read is seen
+//! too. Changes are rare next to requests; emptying everything keeps the
+//! rule simple enough to trust.
+//!
+//! What is not cached (served the usual way, as if there were no cache):
+//! files over [`MAX_FILE`], files with more than one hard link (a write
+//! through another name would reach no watched directory), anything when
+//! inotify is unavailable or its watch limit is reached (`ENOSPC`), and
+//! everything outside the event loop's workers (the CGI server's threads).
+//! Writes through a shared memory mapping raise no inotify event; a server
+//! of files edited that way should not be relied on to see them at once.
+//!
+//! One cache per worker thread (no lock, no sharing): memory is bounded
+//! per worker by [`MAX_BYTES`] and [`MAX_ENTRIES`], least recently used
+//! first out.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::num::NonZeroUsize;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use httpserver_core::simple::LocalPath;
+use httpserver_core::Metadata;
+use lru::LruCache;
+use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+use rustix::io::Errno;
+
+/// Largest file kept in memory.
+pub const MAX_FILE: u64 = 64 * 1024;
+/// Most bytes of files kept per worker.
+pub const MAX_BYTES: usize = 32 << 20;
+/// Most files kept per worker.
+pub const MAX_ENTRIES: usize = 8192;
+/// Most directories watched per worker (the kernel's own limit, per user,
+/// may be lower: then `ENOSPC`, and what needs more watches is not cached).
+const MAX_WATCHES: usize = 4096;
+
+/// Every change that can make a cached name give other bytes; not the
+/// reads, opens and closes of readers (ours among them).
+fn watched_events() -> WatchFlags {
+    WatchFlags::MODIFY
+        | WatchFlags::ATTRIB
+        | WatchFlags::CLOSE_WRITE
+        | WatchFlags::CREATE
+        | WatchFlags::DELETE
+        | WatchFlags::DELETE_SELF
+        | WatchFlags::MOVE_SELF
+        | WatchFlags::MOVED_FROM
+        | WatchFlags::MOVED_TO
+        | WatchFlags::ONLYDIR
+}
+
+struct Entry {
+    bytes: Arc<[u8]>,
+    meta: Metadata,
+}
+
+/// One worker's cache.
+struct FileCache {
+    /// `None` until the first insert, and after a change (a fresh
+    /// descriptor drops every watch at once).
+    inotify: Option<OwnedFd>,
+    watched: HashSet<PathBuf>,
+    entries: LruCache<LocalPath, Entry>,
+    bytes: usize,
+    max_watches: usize,
+    /// inotify cannot be used here (no descriptor): serve uncached.
+    unavailable: bool,
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<FileCache>> = const { RefCell::new(None) };
+}
+
+/// Keep small files in memory for this thread's requests (an event-loop
+/// worker calls it once).
+pub fn enable_for_this_thread() {
+    CACHE.with(|c| {
+        *c.borrow_mut() = Some(FileCache::new(max_watches()));
+    });
+}
+
+/// The watch budget: [`MAX_WATCHES`], lower in debug builds when
+/// `HTTPSERVER_TEST_CACHE_WATCHES` says so (the tests fill it).
+fn max_watches() -> usize {
+    if cfg!(debug_assertions) {
+        if let Some(n) = std::env::var("HTTPSERVER_TEST_CACHE_WATCHES").ok().and_then(|v| v.parse().ok()) {
+            return n;
+        }
+    }
+    MAX_WATCHES
+}
+
+/// Whether this thread caches (then a miss is worth reading in full).
+pub fn enabled() -> bool {
+    CACHE.with(|c| c.borrow().as_ref().is_some_and(|cache| !cache.unavailable))
+}
+
+/// The cached bytes and metadata of `path`, if nothing changed since.
+pub fn lookup(path: &LocalPath) -> Option<(Arc<[u8]>, Metadata)> {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let cache = c.as_mut()?;
+        if cache.entries.is_empty() {
+            return None;
+        }
+        cache.notice_changes();
+        let entry = cache.entries.get(path)?;
+        Some((Arc::clone(&entry.bytes), entry.meta))
+    })
+}
+
+/// Watch the directories `path` is reached through (`dirs`: the root and
+/// each directory below it on the way), before its bytes are read; false
+/// when they cannot all be watched (then do not cache it).
+pub fn watch(dirs: &[PathBuf]) -> bool {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        match c.as_mut() {
+            Some(cache) => cache.watch(dirs),
+            None => false,
+        }
+    })
+}
+
+/// Keep `bytes` as what `path` holds, read after [`watch`] succeeded.
+pub fn insert(path: LocalPath, bytes: Arc<[u8]>, meta: Metadata) {
+    CACHE.with(|c| {
+        if let Some(cache) = c.borrow_mut().as_mut() {
+            cache.insert(path, bytes, meta);
+        }
+    })
+}
+
+/// The directories a path below `root` is reached through: the root and
+/// each directory under it, in order (the file's own name excluded).
+pub fn directories_of(root: &Path, path: &LocalPath) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let segments = path.segments();
+    let mut dirs = Vec::with_capacity(segments.len());
+    let mut dir = root.to_path_buf();
+    dirs.push(dir.clone());
+    for segment in &segments[..segments.len().saturating_sub(1)] {
+        dir.push(std::ffi::OsStr::from_bytes(segment));
+        dirs.push(dir.clone());
+    }
+    dirs
+}
+
+impl FileCache {
+    fn new(max_watches: usize) -> FileCache {
+        FileCache {
+            inotify: None,
+            watched: HashSet::new(),
+            entries: LruCache::new(NonZeroUsize::new(MAX_ENTRIES).unwrap_or(NonZeroUsize::MIN)),
+            bytes: 0,
+            max_watches,
+            unavailable: false,
+        }
+    }
+
+    /// Read what inotify queued; anything at all (or an error) empties
+    /// the cache.
+    fn notice_changes(&mut self) {
+        let Some(fd) = &self.inotify else { return };
+        let mut buf = [0u8; 1024];
+        match rustix::io::read(fd, &mut buf) {
+            Err(Errno::AGAIN) => {}
+            // An event, an overflow, or a descriptor that no longer works.
+            _ => self.clear(),
+        }
+    }
+
+    /// Forget every entry and every watch.
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+        self.watched.clear();
+        self.inotify = None;
+    }
+
+    fn watch(&mut self, dirs: &[PathBuf]) -> bool {
+        if self.unavailable {
+            return false;
+        }
+        // Changes may have come since the last look: start from them.
+        self.notice_changes();
+        if self.inotify.is_none() {
+            match inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK) {
+                Ok(fd) => self.inotify = Some(fd),
+                Err(_) => {
+                    self.unavailable = true;
+                    return false;
+                }
+            }
+        }
+        let Some(fd) = &self.inotify else { return false };
+        for dir in dirs {
+            if self.watched.contains(dir) {
+                continue;
+            }
+            if self.watched.len() >= self.max_watches {
+                return false;
+            }
+            // ENOSPC: the kernel's watch limit; anything else (a directory
+            // gone meanwhile): not cached either way.
+            if inotify::add_watch(fd, dir.as_path(), watched_events()).is_err() {
+                return false;
+            }
+            self.watched.insert(dir.clone());
+        }
+        true
+    }
+
+    fn insert(&mut self, path: LocalPath, bytes: Arc<[u8]>, meta: Metadata) {
+        if self.inotify.is_none() || bytes.len() as u64 > MAX_FILE {
+            return;
+        }
+        self.bytes += bytes.len();
+        if let Some((_, old)) = self.entries.push(path, Entry { bytes, meta }) {
+            self.bytes -= old.bytes.len();
+        }
+        while self.bytes > MAX_BYTES {
+            match self.entries.pop_lru() {
+                Some((_, old)) => self.bytes -= old.bytes.len(),
+                None => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The small-file cache is never stale: files edited, truncated, replaced
+//! by a rename, renamed away, deleted, reached through a renamed directory
+//! or a retargeted link, between requests on one keep-alive connection and
+//! on fresh ones, always come back as they are on disk. And with the watch
+//! budget filled, everything is still served right (uncached).
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+/// Our server on `dir` (`-p HTTP/1.1`), with `env` set; killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(our_binary());
+        cmd.args(["-p", "HTTP/1.1", "-d", dir.to_str().unwrap(), "-b", "127.0.0.1", "0"]);
+        cmd.envs(env.iter().copied());
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        let port: u16 = first.split(" port ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        Server { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    }
+
+    /// The number of inotify watches the server holds (from
+    /// /proc/PID/fdinfo): the cache is at work when there are some.
+    fn inotify_watches(&self) -> usize {
+        let dir = format!("/proc/{}/fdinfo", self.child.id());
+        fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| fs::read_to_string(e.unwrap().path()).ok())
+            .map(|info| info.lines().filter(|l| l.starts_with("inotify wd:")).count())
+            .sum()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One keep-alive connection (a new one after an error reply, which
+/// closes it, as CPython's `send_error` does).
+struct Client {
+    addr: SocketAddr,
+    stream: TcpStream,
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+impl Client {
+    fn new(addr: SocketAddr) -> Client {
+        Client { addr, stream: connect(addr) }
+    }
+
+    /// GET `path`: the status and body.
+    fn get(&mut self, path: &str) -> (u16, Vec<u8>) {
+        // One write: a request in pieces would wait on Nagle's algorithm.
+        self.stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(self.stream.read(&mut byte).unwrap(), 1, "closed mid-head: {}", show(&head));
+            head.push(byte[0]);
+        }
+        let r = parse_response(&head);
+        let len: usize = r.header("Content-Length").map_or(0, |v| v.parse().unwrap());
+        let mut body = vec![0u8; len];
+        self.stream.read_exact(&mut body).unwrap();
+        if r.header("Connection") == Some("close") {
+            self.stream = connect(self.addr);
+        }
+        (r.status(), body)
+    }
+}
+
+/// What a GET of `path` must give now: the file's bytes, or 404.
+fn expected(root: &Path, path: &str) -> (u16, Vec<u8>) {
+    match fs::read(root.join(path.trim_start_matches('/'))) {
+        Ok(bytes) => (200, bytes),
+        Err(_) => (404, Vec::new()),
+    }
+}
+
+fn check(client: &mut Client, addr: SocketAddr, root: &Path, path: &str, step: &str) {
+    let (want_status, want) = expected(root, path);
+    let (status, body) = client.get(path);
+    assert_eq!(status, want_status, "{step}: {path} on the kept connection");
+    if want_status == 200 {
+        assert_eq!(body, want, "{step}: {path} stale on the kept connection");
+    }
+    let fresh =
+        parse_response(&get(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")));
+    assert_eq!(fresh.status(), want_status, "{step}: {path} on a new connection");
+    if want_status == 200 {
+        assert_eq!(fresh.body, want, "{step}: {path} stale on a new connection");
+    }
+}
+
+#[test]
+fn changes_are_seen_on_the_very_next_request() {
+    let dir = TempDir::new("cache");
+    let root = dir.path();
+    fs::create_dir_all(root.join("d/e")).unwrap();
+    fs::write(root.join("a.txt"), b"first\n").unwrap();
+    fs::write(root.join("d/e/deep.txt"), b"deep\n").unwrap();
+    fs::write(root.join("target1.txt"), b"target one\n").unwrap();
+    fs::write(root.join("target2.txt"), b"target two, longer\n").unwrap();
+    std::os::unix::fs::symlink("target1.txt", root.join("link.txt")).unwrap();
+    let server = Server::start(root, &[]);
+    let addr = server.addr;
+    let mut c = Client::new(addr);
+    let paths = ["/a.txt", "/d/e/deep.txt", "/link.txt", "/b.txt", "/d2/e/deep.txt"];
+    let all = |c: &mut Client, step: &str| {
+        for path in paths {
+            // Twice: the second is a cache hit when the first filled it.
+            check(c, addr, root, path, step);
+            check(c, addr, root, path, step);
+        }
+    };
+    all(&mut c, "start");
+    assert!(server.inotify_watches() > 0, "the cache is at work (it watches directories)");
+
+    for round in 0..20u32 {
+        let text = format!("round {round} {}\n", "x".repeat(round as usize));
+        // Edited in place, shorter and longer.
+        fs::write(root.join("a.txt"), text.as_bytes()).unwrap();
+        all(&mut c, &format!("{round}: edited"));
+        // Truncated.
+        fs::OpenOptions::new().write(true).open(root.join("a.txt")).unwrap().set_len(3).unwrap();
+        all(&mut c, &format!("{round}: truncated"));
+        // Replaced by a rename over it (what editors do).
+        fs::write(root.join(".a.txt.swp"), format!("replaced {round}\n")).unwrap();
+        fs::rename(root.join(".a.txt.swp"), root.join("a.txt")).unwrap();
+        all(&mut c, &format!("{round}: replaced"));
+        // Renamed away, then another file renamed in.
+        fs::rename(root.join("a.txt"), root.join("b.txt")).unwrap();
+        all(&mut c, &format!("{round}: renamed away"));
+        fs::rename(root.join("b.txt"), root.join("a.txt")).unwrap();
+        // Deleted, then created again.
+        fs::remove_file(root.join("a.txt")).unwrap();
+        all(&mut c, &format!("{round}: deleted"));
+        fs::write(root.join("a.txt"), format!("again {round}\n")).unwrap();
+        all(&mut c, &format!("{round}: created"));
+        // A directory on the way renamed, and back.
+        fs::rename(root.join("d"), root.join("d2")).unwrap();
+        all(&mut c, &format!("{round}: directory renamed"));
+        fs::write(root.join("d2/e/deep.txt"), format!("deep {round}\n")).unwrap();
+        all(&mut c, &format!("{round}: deep file edited"));
+        fs::rename(root.join("d2"), root.join("d")).unwrap();
+        all(&mut c, &format!("{round}: directory renamed back"));
+        // A link retargeted.
+        fs::remove_file(root.join("link.txt")).unwrap();
+        let target = if round % 2 == 0 { "target2.txt" } else { "target1.txt" };
+        std::os::unix::fs::symlink(target, root.join("link.txt")).unwrap();
+        all(&mut c, &format!("{round}: link retargeted"));
+        // The link's target edited.
+        fs::write(root.join(target), format!("target edited {round}\n")).unwrap();
+        all(&mut c, &format!("{round}: link target edited"));
+    }
+}
+
+/// With the watch budget (lowered for the test) filled, files under
+/// directories beyond it are served uncached, and right.
+#[test]
+fn a_full_watch_budget_still_serves_fresh_bytes() {
+    let dir = TempDir::new("cache-watches");
+    let root = dir.path();
+    let names: Vec<String> = (0..12).map(|i| format!("/dir{i}/f.txt")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let path = root.join(name.trim_start_matches('/'));
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, format!("file {i}\n")).unwrap();
+    }
+    let server = Server::start(root, &[("HTTPSERVER_TEST_CACHE_WATCHES", "4")]);
+    let addr = server.addr;
+    let mut c = Client::new(addr);
+    for round in 0..5 {
+        for name in &names {
+            check(&mut c, addr, root, name, &format!("round {round}"));
+        }
+        let watches = server.inotify_watches();
+        assert!((1..=4 * 2).contains(&watches), "within the budget per worker: {watches}");
+        for (i, name) in names.iter().enumerate() {
+            fs::write(root.join(name.trim_start_matches('/')), format!("file {i} round {round}\n")).unwrap();
+        }
+    }
+}
+
+/// A file with a second hard link is never cached: a write through the
+/// other name, in a directory nobody watches, must still be seen.
+#[test]
+fn hard_linked_files_are_not_cached() {
+    let base = TempDir::new("cache-links");
+    let (root, elsewhere) = (base.path().join("root"), base.path().join("elsewhere"));
+    fs::create_dir_all(&root).unwrap();
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::write(root.join("h.txt"), b"one\n").unwrap();
+    fs::hard_link(root.join("h.txt"), elsewhere.join("h.txt")).unwrap();
+    let server = Server::start(&root, &[]);
+    let mut c = Client::new(server.addr);
+    for i in 0..5 {
+        assert_eq!(c.get("/h.txt").1, fs::read(root.join("h.txt")).unwrap());
+        // In place, through the other name (same inode).
+        let mut f = fs::OpenOptions::new().write(true).truncate(true).open(elsewhere.join("h.txt")).unwrap();
+        f.write_all(format!("written elsewhere {i}\n").as_bytes()).unwrap();
+        drop(f);
+        assert_eq!(c.get("/h.txt").1, format!("written elsewhere {i}\n").as_bytes());
+    }
+}

@@ -1,9 +1,10 @@
 //! Response heads, how their bodies are framed, and how they are written.
 
+use std::cell::RefCell;
 use std::time::SystemTime;
 
 use crate::config::Config;
-use crate::time::format_system_time;
+use crate::time::{format_http_date, unix_seconds};
 
 /// A response's status line and header fields, less `Server` and `Date`,
 /// which the connection adds (CPython's `send_response`).
@@ -113,7 +114,25 @@ pub(crate) fn write_status_and_server(
     push_latin1(out, head.reason.as_deref().unwrap_or_else(|| config.reason_phrase(head.status)));
     out.extend_from_slice(b"\r\n");
     write_header(out, "Server", config.version_string());
-    write_header(out, "Date", &format_system_time(now));
+    out.extend_from_slice(b"Date: ");
+    push_http_date(out, now);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `now` as an HTTP date, formatted once per second per thread (it is in
+/// every response head).
+fn push_http_date(out: &mut Vec<u8>, now: SystemTime) {
+    thread_local! {
+        static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let secs = unix_seconds(now);
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs {
+            *last = (secs, format_http_date(secs));
+        }
+        out.extend_from_slice(last.1.as_bytes());
+    });
 }
 
 /// A whole response head with no connection behind it (a refusal).

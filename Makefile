@@ -54,16 +54,20 @@ clean:
 	$(CARGO) clean
 	rm -rf tools/msrv/target tools/msrv/vendor tools/msrv/.cargo wasi-shell/target wasi-shell/vendor wasi-shell/.cargo
 
-# Side-by-side throughput and memory against python3 -m http.server and
-# nginx (installs wrk and nginx when missing); about 5 minutes.
-# BASELINE=/path/to/httpserver adds an earlier build to every round.
+# Side-by-side throughput, latency under 10,000 connections, memory and
+# instructions per request (callgrind) against nginx, static-web-server,
+# miniserve and python3 -m http.server (installs wrk, nginx and valgrind
+# when missing; the two Rust peers, pinned, into target/bench-peers the
+# first time, a few minutes each); about 25 minutes. BENCH_CASES picks rows
+# (see bench/bench.py). BASELINE=/path/to/httpserver adds an earlier build
+# to every round.
 bench:
 	BENCH_BASELINE="$(BASELINE)" python3 bench/bench.py
 
 # cargo-fuzz targets (nightly), each for FUZZ_SECS seconds, starting from
 # the committed seed corpus (new inputs go to fuzz/corpus-run, not committed).
 FUZZ_SECS ?= 60
-FUZZ_TARGETS = connection translate_path chunked
+FUZZ_TARGETS = connection translate_path chunked multipart
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	cd fuzz && for t in $(FUZZ_TARGETS); do \

@@ -107,3 +107,37 @@ mod tests {
         assert_eq!(py_repr("\u{85}\u{a0}\u{ad}\u{e9}"), "'\\x85\\xa0\\xad\u{e9}'");
     }
 }
+
+/// The value of a base64 (RFC 4648 section 4) alphabet character.
+pub(crate) fn base64_value(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// Bytes from base64 values pushed one at a time (the two decoders, strict
+/// and CPython's lenient one, differ only in what they skip or refuse).
+#[derive(Default)]
+pub(crate) struct Base64Bytes {
+    bits: u32,
+    nbits: u32,
+    pub(crate) out: Vec<u8>,
+}
+
+impl Base64Bytes {
+    /// Take one 6-bit value.
+    pub(crate) fn push(&mut self, value: u8) {
+        self.bits = (self.bits << 6) | u32::from(value);
+        self.nbits += 6;
+        if self.nbits >= 8 {
+            self.nbits -= 8;
+            self.out.push((self.bits >> self.nbits) as u8);
+            self.bits &= (1 << self.nbits) - 1;
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 use crate::cgi::CgiScript;
 use crate::http::{parse_content_length, RequestHead};
+use crate::text::{base64_value, Base64Bytes};
 
 /// What the shell knows of the server, for the `SERVER_*` variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,33 +116,21 @@ fn basic_auth_user(token: &str) -> Option<String> {
 /// `base64.decodebytes` (non-strict `a2b_base64`): characters outside the
 /// alphabet are skipped, decoding stops at padding.
 fn lenient_base64(s: &str) -> Option<Vec<u8>> {
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
+    let mut decoded = Base64Bytes::default();
     let mut count = 0usize;
-    let mut out = Vec::new();
     for b in s.bytes() {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => continue,
-        };
-        count += 1;
-        bits = (bits << 6) | u32::from(v);
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-            bits &= (1 << nbits) - 1;
+        if b == b'=' {
+            break;
+        }
+        if let Some(v) = base64_value(b) {
+            count += 1;
+            decoded.push(v);
         }
     }
     if count % 4 == 1 {
         return None;
     }
-    Some(out)
+    Some(decoded.out)
 }
 
 /// CPython's argv for a script: `[script]`, plus the query with `+` as

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::RequestHead;
 use crate::serve::{Acceptance, BodyUse, Handler, Reply, Request};
-use crate::text::py_repr;
+use crate::text::{base64_value, py_repr, Base64Bytes};
 
 /// The `WWW-Authenticate` value of a 401: the realm, and that credentials
 /// are read as UTF-8 (RFC 7617 section 2.1), so browsers send them so.
@@ -103,26 +103,11 @@ fn decode_base64(token: &str) -> Option<Vec<u8>> {
     if data.is_empty() || (padded && bytes.len() % 4 != 0) || data.len() % 4 == 1 {
         return None;
     }
-    let mut out = Vec::with_capacity(data.len() / 4 * 3 + 2);
-    let (mut bits, mut nbits) = (0u32, 0u32);
+    let mut decoded = Base64Bytes::default();
     for &b in data {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(v);
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-            bits &= (1 << nbits) - 1;
-        }
+        decoded.push(base64_value(b)?);
     }
-    Some(out)
+    Some(decoded.out)
 }
 
 /// The shell's judgement of a request's credentials.

@@ -22,7 +22,8 @@ pub struct ResponseHead {
 impl ResponseHead {
     /// A head with `status` and the table's reason phrase.
     pub fn new(status: u16) -> ResponseHead {
-        ResponseHead { status, reason: None, headers: Vec::new() }
+        // A file reply has six or seven fields: one allocation, not four.
+        ResponseHead { status, reason: None, headers: Vec::with_capacity(8) }
     }
 
     /// Add a header field (builder style), as `send_header` does.

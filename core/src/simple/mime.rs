@@ -7,6 +7,7 @@
 //! Python's built-in table. Where the shell supplied no system file (WASI,
 //! tests), `mime_guess` answers for extensions Python's table lacks.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::python_tables::{ENCODINGS, SUFFIXES, TYPES};
@@ -21,11 +22,13 @@ const HANDLER_OVERRIDES: &[(&str, &str)] = &[
 
 /// Python's `str.lower()`, with a cheap path for the ASCII names almost
 /// every extension is.
-fn lowercase(s: &str) -> String {
-    if s.is_ascii() {
-        s.to_ascii_lowercase()
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        Cow::Borrowed(s)
+    } else if s.is_ascii() {
+        Cow::Owned(s.to_ascii_lowercase())
     } else {
-        s.to_lowercase()
+        Cow::Owned(s.to_lowercase())
     }
 }
 
@@ -101,8 +104,9 @@ impl MimeTypes {
 
     /// `mimetypes.guess_type(path)[0]` (strict).
     fn mimetypes_guess(&self, name: &str) -> Option<String> {
+        // Borrowed from `name` until an alias makes a new one (rare).
         let (base, ext) = split_ext(name);
-        let (mut base, mut ext) = (base.to_string(), ext.to_string());
+        let (mut base, mut ext) = (Cow::Borrowed(base), Cow::Borrowed(ext));
         // Suffix aliases are looked up lower-cased; `.tgz` → `.tar.gz`.
         while let Some(&(_, alias)) = {
             let lower = lowercase(&ext);
@@ -110,18 +114,19 @@ impl MimeTypes {
         } {
             let joined = format!("{base}{alias}");
             let (b, e) = split_ext(&joined);
-            base = b.to_string();
-            ext = e.to_string();
+            let (b, e) = (b.to_string(), e.to_string());
+            base = Cow::Owned(b);
+            ext = Cow::Owned(e);
         }
         // The encodings map is case-sensitive (`.Z` but not `.z`).
         if ENCODINGS.iter().any(|(e, _)| *e == ext) {
-            ext = split_ext(&base).1.to_string();
+            ext = Cow::Owned(split_ext(&base).1.to_string());
         }
         let ext = lowercase(&ext);
-        if let Some(t) = self.system.get(&ext) {
+        if let Some(t) = self.system.get(ext.as_ref()) {
             return Some(t.clone());
         }
-        if let Ok(i) = TYPES.binary_search_by_key(&ext.as_str(), |&(e, _)| e) {
+        if let Ok(i) = TYPES.binary_search_by_key(&ext.as_ref(), |&(e, _)| e) {
             return Some(TYPES[i].1.to_string());
         }
         if self.system_loaded || ext.len() < 2 {

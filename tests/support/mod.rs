@@ -512,3 +512,28 @@ pub fn show(bytes: &[u8]) -> String {
         s.into_owned()
     }
 }
+
+/// `len` bytes of splitmix64 from `seed`: incompressible, and the same on
+/// every run.
+pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Equal bytes, or a panic that says where they first differ (not the
+/// bytes themselves: they may be megabytes).
+pub fn assert_same_bytes(what: &str, got: &[u8], want: &[u8]) {
+    if got != want {
+        let first = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+        panic!("{what}: {} bytes, expected {}; first difference at offset {first}", got.len(), want.len());
+    }
+}

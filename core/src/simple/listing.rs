@@ -24,23 +24,32 @@ pub fn list_directory(target: &str, mut entries: Vec<ListingEntry>) -> Vec<u8> {
     out.extend_from_slice(&title);
     out.extend_from_slice(b"</h1>\n<hr>\n<ul>\n");
     for e in &entries {
-        out.extend_from_slice(b"<li><a href=\"");
-        quote_into(&mut out, &e.name);
-        if e.is_dir {
-            out.push(b'/');
-        }
-        out.extend_from_slice(b"\">");
-        html_escape_into(&mut out, &e.name);
-        // A link to a directory shows `@` but links with `/`.
-        if e.is_symlink {
-            out.push(b'@');
-        } else if e.is_dir {
-            out.push(b'/');
-        }
-        out.extend_from_slice(b"</a></li>\n");
+        out.extend_from_slice(b"<li>");
+        push_entry_link(&mut out, e);
+        out.extend_from_slice(b"</li>\n");
     }
     out.extend_from_slice(b"</ul>\n<hr>\n</body>\n</html>\n");
     out
+}
+
+/// An entry's `<a href="...">name</a>` as CPython writes it: the name
+/// percent-quoted in the link and HTML-escaped in the text, a directory
+/// linked with `/`, shown with `/` (or `@` when it is a symbolic link).
+pub(super) fn push_entry_link(out: &mut Vec<u8>, e: &ListingEntry) {
+    out.extend_from_slice(b"<a href=\"");
+    quote_into(out, &e.name);
+    if e.is_dir {
+        out.push(b'/');
+    }
+    out.extend_from_slice(b"\">");
+    html_escape_into(out, &e.name);
+    // A link to a directory shows `@` but links with `/`.
+    if e.is_symlink {
+        out.push(b'@');
+    } else if e.is_dir {
+        out.push(b'/');
+    }
+    out.extend_from_slice(b"</a>");
 }
 
 /// The key of `list.sort(key=lambda a: a.lower())` for a name decoded as

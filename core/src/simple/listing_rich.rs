@@ -8,8 +8,8 @@ use std::cmp::Ordering;
 use std::time::SystemTime;
 
 use crate::simple::files::ListingEntry;
-use crate::simple::listing::{list_directory, sort_key};
-use crate::simple::url::{percent_decode, python_fs_bytes, quote_into, translate_path};
+use crate::simple::listing::{list_directory, push_entry_link, sort_key};
+use crate::simple::url::{percent_decode, python_fs_bytes, translate_path};
 use crate::text::html_escape_into;
 use crate::time::{unix_seconds, CivilTime};
 
@@ -191,20 +191,9 @@ fn rich_page(target: &str, entries: Vec<ListingEntry>, page: &ListingPage, query
         );
     }
     for e in &entries {
-        out.extend_from_slice(b"<tr><td class=\"name\"><a href=\"");
-        quote_into(&mut out, &e.name);
-        if e.is_dir {
-            out.push(b'/');
-        }
-        out.extend_from_slice(b"\">");
-        html_escape_into(&mut out, &e.name);
-        // As on CPython's page: `@` marks a link, `/` a directory.
-        if e.is_symlink {
-            out.push(b'@');
-        } else if e.is_dir {
-            out.push(b'/');
-        }
-        out.extend_from_slice(b"</a></td><td class=\"size\"");
+        out.extend_from_slice(b"<tr><td class=\"name\">");
+        push_entry_link(&mut out, e);
+        out.extend_from_slice(b"</td><td class=\"size\"");
         match shown_len(e) {
             Some(len) => {
                 let unit = if len == 1 { "byte" } else { "bytes" };

@@ -104,29 +104,82 @@ impl fmt::Display for LogEntry {
 /// The request bytes reach here decoded as Latin-1, so a byte 0x85 is the
 /// character U+0085 and is escaped; a byte 0xE9 stays `é`.
 pub fn escape_log_text(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    push_escaped(&mut out, message);
+    out
+}
+
+/// [`escape_log_text`], appended to `out`.
+fn push_escaped(out: &mut String, message: &str) {
     // Printable ASCII without a backslash (nearly every line) is kept as is.
     if message.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'\\') {
-        return message.to_string();
+        out.push_str(message);
+        return;
     }
-    let mut out = String::with_capacity(message.len());
     for c in message.chars() {
         let n = c as u32;
         if n < 0x20 || (0x7f..0xa0).contains(&n) {
-            out.push_str(&format!("\\x{n:02x}"));
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\x");
+            out.push(char::from(HEX[(n >> 4) as usize]));
+            out.push(char::from(HEX[(n & 15) as usize]));
         } else if c == '\\' {
             out.push_str("\\\\");
         } else {
             out.push(c);
         }
     }
-    out
 }
 
 /// One log line, newline included: `127.0.0.1 - - [25/Nov/2026 08:00:00] ...`.
 /// `local_time` is what [`crate::time::CivilTime::log_format`] gives for
 /// the shell's local time; the core never reads a clock.
 pub fn format_log_line(client: &str, local_time: &str, message: &str) -> String {
-    format!("{} - - [{}] {}\n", client, local_time, escape_log_text(message))
+    let mut out = String::with_capacity(client.len() + local_time.len() + message.len() + 10);
+    push_line_start(&mut out, client, local_time);
+    push_escaped(&mut out, message);
+    out.push('\n');
+    out
+}
+
+/// The line [`format_log_line`] makes for `entry`'s message, appended to
+/// `out`; a request's line is written without building its message first
+/// (a log sink's hot path).
+pub fn push_log_line(out: &mut String, client: &str, local_time: &str, entry: &LogEntry) {
+    push_line_start(out, client, local_time);
+    match entry {
+        LogEntry::Request { request_line, status } => {
+            out.push('"');
+            push_escaped(out, request_line);
+            out.push_str("\" ");
+            push_decimal(out, u64::from(*status));
+            out.push_str(" -");
+        }
+        _ => push_escaped(out, &entry.message()),
+    }
+    out.push('\n');
+}
+
+fn push_line_start(out: &mut String, client: &str, local_time: &str) {
+    out.push_str(client);
+    out.push_str(" - - [");
+    out.push_str(local_time);
+    out.push_str("] ");
+}
+
+/// `n` in decimal, without the formatting machinery.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -146,6 +199,17 @@ mod tests {
         let entry = LogEntry::Request { request_line: "GET / HTTP/1.1".into(), status: 200 };
         let line = format_log_line("::1", "25/Nov/2026 08:00:00", &entry.message());
         assert_eq!(line, "::1 - - [25/Nov/2026 08:00:00] \"GET / HTTP/1.1\" 200 -\n");
+        for entry in [
+            entry.clone(),
+            LogEntry::Request { request_line: "GET /\x1b\\ HTTP/1.1".into(), status: 7 },
+            LogEntry::Request { request_line: "GET /\u{85}é".into(), status: 65535 },
+            LogEntry::Notice("a\nb".into()),
+        ] {
+            let mut pushed = String::from("before\n");
+            push_log_line(&mut pushed, "::1", "25/Nov/2026 08:00:00", &entry);
+            let line = format_log_line("::1", "25/Nov/2026 08:00:00", &entry.message());
+            assert_eq!(pushed, format!("before\n{line}"));
+        }
         let empty = LogEntry::Request { request_line: String::new(), status: 414 };
         assert_eq!(empty.message(), "\"\" 414 -");
         let error = LogEntry::Error { status: 404, message: "File not found".into() };

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use httpserver_core::log::format_log_line;
+use httpserver_core::log::{format_log_line, push_log_line};
 use httpserver_core::time::{unix_seconds, CivilTime};
 use httpserver_core::LogEntry;
 
@@ -95,7 +95,8 @@ pub fn entry(client: &str, entry: &LogEntry) {
             push(text);
         }
     } else if !matches!(entry, LogEntry::Completed { .. }) {
-        push(format_log_line(client, &local_time_text(), &entry.message()));
+        // Straight into the buffer: no line is built on its own.
+        with_local_time(|time| push_with(|text| push_log_line(text, client, time, entry)));
     }
 }
 
@@ -105,7 +106,7 @@ pub fn line(client: &str, message: &str) {
     let text = if JSON.load(Ordering::Relaxed) {
         json_notice(SystemTime::now(), client, message)
     } else {
-        format_log_line(client, &local_time_text(), message)
+        with_local_time(|time| format_log_line(client, time, message))
     };
     push(text);
 }
@@ -113,9 +114,14 @@ pub fn line(client: &str, message: &str) {
 /// Append a line (newline included) to the buffer; flush it unless this
 /// thread batches and the buffer is small.
 fn push(text: String) {
+    push_with(|pending| pending.push_str(&text));
+}
+
+/// [`push`] for a line that `write` appends to the buffer itself.
+fn push_with(write: impl FnOnce(&mut String)) {
     let full = {
         let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-        pending.text.push_str(&text);
+        write(&mut pending.text);
         pending.oldest.get_or_insert_with(Instant::now);
         pending.text.len() >= FLUSH_BYTES
     };
@@ -150,8 +156,9 @@ pub fn flush() {
     }
 }
 
-/// The local time for log lines, formatted once per second per thread.
-fn local_time_text() -> String {
+/// `f` of the local time for log lines, which is formatted once per
+/// second per thread.
+fn with_local_time<R>(f: impl FnOnce(&str) -> R) -> R {
     thread_local! {
         static CACHE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
     }
@@ -161,7 +168,7 @@ fn local_time_text() -> String {
         if c.0 != secs {
             *c = (secs, local_civil(secs).log_format());
         }
-        c.1.clone()
+        f(&c.1)
     })
 }
 

@@ -89,10 +89,30 @@ proptest! {
             let t = translate_path(p);
             for seg in t.segments() {
                 prop_assert!(!seg.is_empty());
-                prop_assert!(seg.as_slice() != b"." && seg.as_slice() != b"..");
+                prop_assert!(seg != b"." && seg != b"..");
                 prop_assert!(!seg.contains(&b'/'));
             }
         }
+    }
+
+    /// The in-place normalisation agrees with posixpath's, done with a
+    /// stack of names (plain paths: nothing to decode).
+    #[test]
+    fn translate_path_normalises_as_a_name_stack(path in "[/.ab]{0,40}") {
+        let mut stack: Vec<&str> = Vec::new();
+        for word in path.split('/') {
+            match word {
+                "" | "." => {}
+                ".." => {
+                    stack.pop();
+                }
+                name => stack.push(name),
+            }
+        }
+        let t = translate_path(&path);
+        prop_assert_eq!(t.segments().collect::<Vec<_>>(), stack.iter().map(|s| s.as_bytes()).collect::<Vec<_>>());
+        let joined = stack.join("/");
+        prop_assert_eq!(t.as_bytes(), joined.as_bytes());
     }
 
     #[test]

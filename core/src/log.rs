@@ -13,6 +13,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::text::push_decimal;
+
 /// One thing to log, as CPython's handler would log it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -165,21 +167,6 @@ fn push_line_start(out: &mut String, client: &str, local_time: &str) {
     out.push_str(" - - [");
     out.push_str(local_time);
     out.push_str("] ");
-}
-
-/// `n` in decimal, without the formatting machinery.
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]

@@ -12,11 +12,34 @@ pub(crate) fn is_py_space(c: char) -> bool {
 /// Decode bytes as Latin-1 (every byte is one char), as CPython decodes
 /// the request line and headers.
 pub(crate) fn latin1_string(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    push_latin1_text(&mut out, bytes);
+    out
+}
+
+/// [`latin1_string`], appended to `out` (no allocation when it has room).
+pub(crate) fn push_latin1_text(out: &mut String, bytes: &[u8]) {
     // ASCII (nearly every request) is the same text in UTF-8.
-    if bytes.is_ascii() {
-        return String::from_utf8(bytes.to_vec()).unwrap_or_default();
+    match std::str::from_utf8(bytes) {
+        Ok(text) if bytes.is_ascii() => out.push_str(text),
+        _ => out.extend(bytes.iter().map(|&b| b as char)),
     }
-    bytes.iter().map(|&b| b as char).collect()
+}
+
+/// `n` in decimal, appended without the formatting machinery (numbers
+/// in every response head and log line).
+pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// The bytes of a Latin-1 decoded string (each char up to U+00FF is one

@@ -83,31 +83,36 @@ impl CivilTime {
 /// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate, what
 /// `email.utils.formatdate(usegmt=True)` writes) for seconds since the epoch.
 pub fn format_http_date(secs: i64) -> String {
+    let mut s = String::with_capacity(29);
+    push_http_date(&mut s, secs);
+    s
+}
+
+/// [`format_http_date`], appended to `s`.
+pub fn push_http_date(s: &mut String, secs: i64) {
     // Written by hand: it is in every response head (`Date`, and
     // `Last-Modified` on files), where `format!` showed in profiles.
     let t = CivilTime::from_unix(secs);
-    let mut s = String::with_capacity(29);
     s.push_str(WEEKDAYS[t.weekday as usize]);
     s.push_str(", ");
-    push_two_digits(&mut s, t.day);
+    push_two_digits(s, t.day);
     s.push(' ');
     s.push_str(MONTHS[(t.month as usize + 11) % 12]);
     s.push(' ');
     if (0..10_000).contains(&t.year) {
         let year = t.year as u32;
-        push_two_digits(&mut s, year / 100);
-        push_two_digits(&mut s, year % 100);
+        push_two_digits(s, year / 100);
+        push_two_digits(s, year % 100);
     } else {
         s.push_str(&format!("{:04}", t.year));
     }
     s.push(' ');
-    push_two_digits(&mut s, t.hour);
+    push_two_digits(s, t.hour);
     s.push(':');
-    push_two_digits(&mut s, t.minute);
+    push_two_digits(s, t.minute);
     s.push(':');
-    push_two_digits(&mut s, t.second);
+    push_two_digits(s, t.second);
     s.push_str(" GMT");
-    s
 }
 
 /// `n` (below 100) as two decimal digits.

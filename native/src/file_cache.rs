@@ -147,11 +147,12 @@ pub fn insert(path: LocalPath, bytes: Arc<[u8]>, meta: Metadata) {
 /// each directory under it, in order (the file's own name excluded).
 pub fn directories_of(root: &Path, path: &LocalPath) -> Vec<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
-    let segments = path.segments();
-    let mut dirs = Vec::with_capacity(segments.len());
+    let mut dirs = Vec::with_capacity(8);
     let mut dir = root.to_path_buf();
     dirs.push(dir.clone());
-    for segment in &segments[..segments.len().saturating_sub(1)] {
+    let mut segments = path.segments();
+    segments.next_back();
+    for segment in segments {
         dir.push(std::ffi::OsStr::from_bytes(segment));
         dirs.push(dir.clone());
     }

@@ -103,7 +103,7 @@ impl NativeFiles {
 
     /// Open `path` below the root with `flags`, confined.
     fn open_below(&self, path: &LocalPath, flags: OFlags) -> io::Result<OwnedFd> {
-        let rel = relative(path.segments())?;
+        let rel = relative(path)?;
         let flags = flags | OFlags::CLOEXEC;
         let root = &self.root;
         match root.confinement {
@@ -179,14 +179,14 @@ fn outside() -> io::Error {
     LinkOutsideRoot::error()
 }
 
-/// Segments joined with `/` (`.` for the root). They are plain names
-/// (`translate_path` removed `.`, `..` and empty ones); a NUL byte in one
-/// fails here, as it does in CPython.
-fn relative(segments: &[Vec<u8>]) -> io::Result<CString> {
-    if segments.is_empty() {
+/// The path's segments joined with `/` (`.` for the root). They are plain
+/// names (`translate_path` removed `.`, `..` and empty ones); a NUL byte
+/// in one fails here, as it does in CPython.
+fn relative(path: &LocalPath) -> io::Result<CString> {
+    if path.is_root() {
         return Ok(CString::new(".")?);
     }
-    Ok(CString::new(segments.join(&b'/'))?)
+    Ok(CString::new(path.as_bytes())?)
 }
 
 /// The file's `len` bytes, or `None` if it does not hold exactly that many
@@ -240,7 +240,7 @@ impl Files for NativeFiles {
     fn metadata(&mut self, path: &LocalPath) -> io::Result<Metadata> {
         fault_injection(path);
         if self.root.confinement == Confinement::Kernel {
-            match rfs::statat(&self.root.dir, relative(path.segments())?, AtFlags::SYMLINK_NOFOLLOW) {
+            match rfs::statat(&self.root.dir, relative(path)?, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) if rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::RegularFile => {
                     return Ok(to_metadata(&st))
                 }
@@ -315,7 +315,7 @@ impl Files for NativeFiles {
             // `--follow-symlinks` is for reading: an upload is confined
             // all the same (where the kernel has openat2; else the walk).
             Confinement::None => {
-                let rel = relative(dir.segments())?;
+                let rel = relative(dir)?;
                 match rfs::openat2(&self.root.dir, &rel, flags | OFlags::CLOEXEC, Mode::empty(), beneath()) {
                     Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
                         rfs::open(&self.walk_confined(dir)?, flags | OFlags::CLOEXEC, Mode::empty())?
@@ -394,11 +394,14 @@ impl NativeFiles {
             // As `open_below` does for a path: confined, and an absolute
             // link that ends inside the root opened where it ends.
             Confinement::Kernel => {
-                let mut segments = dir.segments().to_vec();
-                segments.push(entry.name.clone());
+                let mut rel = dir.as_bytes().to_vec();
+                if !rel.is_empty() {
+                    rel.push(b'/');
+                }
+                rel.extend_from_slice(&entry.name);
                 let flags = OFlags::PATH | OFlags::CLOEXEC;
                 let root = &self.root.dir;
-                let opened = match rfs::openat2(root, relative(&segments)?, flags, Mode::empty(), beneath()) {
+                let opened = match rfs::openat2(root, CString::new(rel)?, flags, Mode::empty(), beneath()) {
                     Err(rustix::io::Errno::XDEV) => {
                         rfs::openat2(root, self.inside_root(&full)?, flags, Mode::empty(), beneath())?
                     }

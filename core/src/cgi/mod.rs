@@ -253,9 +253,8 @@ mod tests {
 
     #[test]
     fn locates_script_and_path_info() {
-        let s = locate_script("/cgi-bin", "sub/env.py/extra/p%20ath?a=1&b=2", |p| {
-            p.segments() == [b"cgi-bin".to_vec(), b"sub".to_vec()]
-        });
+        let s =
+            locate_script("/cgi-bin", "sub/env.py/extra/p%20ath?a=1&b=2", |p| p.as_bytes() == b"cgi-bin/sub");
         assert_eq!(s.script_name, "/cgi-bin/sub/env.py");
         assert_eq!(s.script, "env.py");
         assert_eq!(s.path_info, "/extra/p ath");

@@ -25,7 +25,9 @@ impl CgiHead {
     pub fn into_response_head(self) -> ResponseHead {
         let mut head = ResponseHead::new(self.status);
         head.reason = self.reason;
-        head.headers = self.headers;
+        for (name, value) in &self.headers {
+            head.headers.push(name, value);
+        }
         head
     }
 }

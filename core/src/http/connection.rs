@@ -187,6 +187,9 @@ pub struct Connection {
     reading: Reading,
     writing: Writing,
     request_line: String,
+    /// A head handed back with [`Connection::recycle`]: the next request's
+    /// is parsed into its buffers.
+    spare_head: Option<RequestHead>,
     closed_reported: bool,
     /// Close after the response in progress (the server is stopping).
     stopping: bool,
@@ -205,6 +208,7 @@ impl Connection {
             reading: Reading::Head(HeadReader::default()),
             writing: Writing::Idle,
             request_line: String::new(),
+            spare_head: None,
             closed_reported: false,
             stopping: false,
             unread_at_close: false,
@@ -319,6 +323,13 @@ impl Connection {
         }
     }
 
+    /// Hand back the head of a request that was answered: the next head is
+    /// parsed into its buffers, so that a connection's requests need no
+    /// new allocations once the first has sized them. Optional.
+    pub fn recycle(&mut self, head: RequestHead) {
+        self.spare_head = Some(head);
+    }
+
     /// The next event, or `None` until more bytes arrive or the current
     /// response is finished. Call repeatedly until `None` after each input.
     pub fn next_event(&mut self) -> Option<Event> {
@@ -350,7 +361,7 @@ impl Connection {
         let max_head = self.config.max_head();
         let outcome = match self.reading {
             Reading::Head(ref mut reader) => {
-                reader.read(&self.buf[self.start..], max_head, &mut self.request_line)
+                reader.read(&self.buf[self.start..], max_head, &mut self.request_line, &mut self.spare_head)
             }
             _ => return None,
         };
@@ -509,12 +520,12 @@ impl Connection {
         let (close, announce) = self.persistence(answering, head, get_plan);
         if answering.form != Form::Http09 {
             write_status_and_server(out, &self.config, head, now);
-            for (name, value) in &head.headers {
+            for (name, value) in head.headers.iter() {
                 // A handler's `keep-alive` on a connection that closes
                 // anyway would mislead the client.
                 if close.is_some()
                     && name.eq_ignore_ascii_case("Connection")
-                    && ConnectionOptions::of(std::iter::once(value.as_str())).keep_alive
+                    && ConnectionOptions::of(std::iter::once(value)).keep_alive
                 {
                     continue;
                 }

@@ -7,9 +7,9 @@
 
 use crate::http::error::{ProtocolError, ProtocolErrorKind};
 use crate::http::request::{
-    parse_header_block, parse_request_line, RequestHead, RequestLine, MAX_HEADER_LINES,
+    parse_header_block, parse_request_line, LineParts, RequestHead, RequestLine, MAX_HEADER_LINES,
 };
-use crate::text::latin1_string;
+use crate::text::push_latin1_text;
 
 /// CPython reads the request line with `readline(65537)` and refuses
 /// anything longer than 65,536 bytes (line end included) with 414.
@@ -30,11 +30,11 @@ pub(crate) struct HeadReader {
     lines: usize,
 }
 
-/// A request line that parsed, waiting for its header block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request line that parsed (its text is the caller's `request_line`),
+/// waiting for its header block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ParsedLine {
-    request: RequestLine,
-    text: String,
+    parts: LineParts,
     len: usize,
     is_head: bool,
 }
@@ -64,8 +64,16 @@ pub(crate) enum HeadOutcome {
 impl HeadReader {
     /// Look at `data` (the unparsed input, from the head's first byte).
     /// `request_line` receives the request line as soon as it is known,
-    /// for the log line of whatever reply follows.
-    pub(crate) fn read(&mut self, data: &[u8], max_head: usize, request_line: &mut String) -> HeadOutcome {
+    /// for the log line of whatever reply follows, and must keep it until
+    /// the head is complete. A complete head is `spare` refilled, when
+    /// there is one (its buffers are reused).
+    pub(crate) fn read(
+        &mut self,
+        data: &[u8],
+        max_head: usize,
+        request_line: &mut String,
+        spare: &mut Option<RequestHead>,
+    ) -> HeadOutcome {
         if self.request.is_none() {
             let line_len = match memchr(b'\n', &data[self.scanned..]) {
                 None => {
@@ -82,12 +90,13 @@ impl HeadReader {
                 request_line.clear();
                 return error(too_long_line(), FailedHead::default());
             }
-            let text = latin1_string(&data[..line_len]);
-            let line = text.trim_end_matches(['\r', '\n']).to_string();
-            request_line.clone_from(&line);
-            let parsed = match parse_request_line(&line) {
+            request_line.clear();
+            push_latin1_text(request_line, &data[..line_len]);
+            let kept = request_line.trim_end_matches(['\r', '\n']).len();
+            request_line.truncate(kept);
+            let parts = match parse_request_line(request_line) {
                 Ok(RequestLine::Empty) => return HeadOutcome::Empty { consumed: line_len },
-                Ok(p) => p,
+                Ok(RequestLine::Parsed(parts)) => parts,
                 Err(e) => {
                     // CPython answers a bad HTTP/0.9 method without a status
                     // line; every other request-line error gets one here.
@@ -95,19 +104,17 @@ impl HeadReader {
                     return error(e, FailedHead { http09, is_head: false });
                 }
             };
-            let (is_head, words) = match &parsed {
-                RequestLine::Parsed { method, words, .. } => (method == "HEAD", *words),
-                RequestLine::Empty => (false, 0),
-            };
-            if words == 2 {
+            if parts.words == 2 {
                 // HTTP/0.9: no headers. Answer at once (CPython would wait for a
                 // blank line that a real 0.9 client never sends).
-                return match parse_header_block(b"", parsed, line) {
-                    Ok(head) => HeadOutcome::Request { head, consumed: line_len },
+                let mut head = spare.take().unwrap_or_else(RequestHead::blank);
+                return match parse_header_block(b"", parts, request_line, &mut head) {
+                    Ok(()) => HeadOutcome::Request { head, consumed: line_len },
                     Err(e) => error(e, FailedHead { http09: true, is_head: false }),
                 };
             }
-            self.request = Some(ParsedLine { request: parsed, text: line, len: line_len, is_head });
+            let is_head = parts.is_head(request_line);
+            self.request = Some(ParsedLine { parts, len: line_len, is_head });
             self.line_start = line_len;
             self.scanned = line_len;
         }
@@ -152,9 +159,14 @@ impl HeadReader {
                             Some(p) => p,
                             None => return HeadOutcome::Incomplete,
                         };
-                        return match parse_header_block(&data[line_len..end], parsed.request, parsed.text) {
-                            Ok(head) => HeadOutcome::Request { head, consumed: end },
-                            Err(e) => error(e, failed),
+                        let mut head = spare.take().unwrap_or_else(RequestHead::blank);
+                        let block = &data[line_len..end];
+                        return match parse_header_block(block, parsed.parts, request_line, &mut head) {
+                            Ok(()) => HeadOutcome::Request { head, consumed: end },
+                            Err(e) => {
+                                *spare = Some(head);
+                                error(e, failed)
+                            }
                         };
                     }
                 }
@@ -195,7 +207,7 @@ mod tests {
         let mut end = 0;
         loop {
             end = (end + split).min(input.len());
-            match reader.read(&input[..end], 1 << 20, &mut line) {
+            match reader.read(&input[..end], 1 << 20, &mut line, &mut None) {
                 HeadOutcome::Incomplete if end < input.len() => continue,
                 HeadOutcome::Incomplete => return ("incomplete".into(), None),
                 HeadOutcome::Empty { consumed } => return ("empty".into(), Some(consumed)),

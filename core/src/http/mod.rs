@@ -7,13 +7,15 @@ pub(crate) mod body;
 mod connection;
 mod error;
 mod head;
+mod headers;
 mod request;
 mod response;
 
 pub use connection::{Connection, Event, ReadPhase};
 pub use error::{ProtocolError, ProtocolErrorKind, UsageError};
 pub use head::{MAX_HEADER_LINE, MAX_REQUEST_LINE};
-pub use request::{BodyFraming, Headers, RequestHead, Version};
+pub use headers::Headers;
+pub use request::{BodyFraming, RequestHead, Version};
 pub use response::{After, BodyPlan, CloseReason, ResponseHead};
 
 pub(crate) use request::{is_token, parse_content_length};

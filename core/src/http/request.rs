@@ -2,7 +2,8 @@
 //! the framing checks RFC 9112 requires.
 
 use crate::http::error::{ProtocolError, ProtocolErrorKind};
-use crate::text::{is_py_space, latin1_string, py_repr};
+use crate::http::headers::Headers;
+use crate::text::{is_py_space, latin1_string, push_latin1_text, py_repr};
 
 /// The request's HTTP version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,51 +22,6 @@ impl Version {
     pub const HTTP_10: Version = Version { major: 1, minor: 0 };
     /// HTTP/1.1.
     pub const HTTP_11: Version = Version { major: 1, minor: 1 };
-}
-
-/// Request header fields in arrival order; names compared ASCII
-/// case-insensitively. Values are the bytes decoded as Latin-1, as CPython
-/// decodes them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers {
-    fields: Vec<(String, String)>,
-}
-
-impl Headers {
-    /// The first value of `name` (what `email.message.Message.get` gives).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of `name`, in order.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.fields.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// Whether `name` is present.
-    pub fn contains(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
-    /// All fields, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fields.iter().map(|(n, v)| (n.as_str(), v.as_str()))
-    }
-
-    /// Number of fields.
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
-    /// Add a field (for building requests by hand, e.g. in tests).
-    pub fn push(&mut self, name: &str, value: &str) {
-        self.fields.push((name.to_string(), value.to_string()));
-    }
 }
 
 /// How the request body is framed.
@@ -102,6 +58,19 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
+    /// A head with nothing in it, to be filled by the parser.
+    pub(crate) fn blank() -> RequestHead {
+        RequestHead {
+            method: String::new(),
+            target: String::new(),
+            version: Version::HTTP_09,
+            version_text: String::new(),
+            request_line: String::new(),
+            headers: Headers::default(),
+            framing: BodyFraming::None,
+        }
+    }
+
     /// Whether this is a two-word HTTP/0.9 request.
     pub fn is_http09(&self) -> bool {
         self.version == Version::HTTP_09
@@ -113,59 +82,88 @@ impl RequestHead {
 pub(crate) const MAX_HEADER_LINES: usize = 100;
 
 /// What the request line says, before headers are read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RequestLine {
     /// Nothing but white space: CPython closes the connection silently.
     Empty,
     /// A valid line.
-    Parsed { method: String, target: String, version: Version, version_text: String, words: usize },
+    Parsed(LineParts),
+}
+
+/// Where a valid request line's parts are in its text (byte ranges), so
+/// that a parsed line owns nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineParts {
+    method: (usize, usize),
+    /// The target with a leading `//` reduced to `/`: still a part of the
+    /// line, from its last leading slash.
+    target: (usize, usize),
+    /// Empty for HTTP/0.9.
+    version_text: (usize, usize),
+    version: Version,
+    /// Two or three.
+    pub(crate) words: usize,
+}
+
+impl LineParts {
+    /// Whether the method is `HEAD`.
+    pub(crate) fn is_head(&self, line: &str) -> bool {
+        &line[self.method.0..self.method.1] == "HEAD"
+    }
 }
 
 /// CPython's `parse_request` for the first line (without its line end).
 /// On error, the message is CPython's.
 pub(crate) fn parse_request_line(line: &str) -> Result<RequestLine, ProtocolError> {
-    let words: Vec<&str> = line.split(is_py_space).filter(|w| !w.is_empty()).collect();
-    if words.is_empty() {
-        return Ok(RequestLine::Empty);
+    // `str.split()`'s words, without collecting them: the first two, the
+    // last and how many.
+    let mut words = line.split(is_py_space).filter(|w| !w.is_empty());
+    let (first, second) = match (words.next(), words.next()) {
+        (None, _) => return Ok(RequestLine::Empty),
+        (Some(first), second) => (first, second),
+    };
+    let mut count = 1 + usize::from(second.is_some());
+    let mut last = second.unwrap_or(first);
+    for word in words {
+        count += 1;
+        last = word;
     }
+    let span = |word: &str| {
+        let start = word.as_ptr() as usize - line.as_ptr() as usize;
+        (start, start + word.len())
+    };
     let mut version = Version::HTTP_09;
-    let mut version_text = String::new();
-    if words.len() >= 3 {
-        let word = words[words.len() - 1];
-        version = parse_version(word).ok_or_else(|| {
+    let mut version_text = (0, 0);
+    if count >= 3 {
+        version = parse_version(last).ok_or_else(|| {
             ProtocolError::new(
                 ProtocolErrorKind::BadRequestVersion,
-                format!("Bad request version ({})", py_repr(word)),
+                format!("Bad request version ({})", py_repr(last)),
             )
         })?;
         if version.major >= 2 {
             return Err(ProtocolError::new(
                 ProtocolErrorKind::VersionNotSupported,
-                format!("Invalid HTTP version ({})", &word[5..]),
+                format!("Invalid HTTP version ({})", &last[5..]),
             ));
         }
-        version_text = word.to_string();
+        version_text = span(last);
     }
-    if !(2..=3).contains(&words.len()) {
-        return Err(ProtocolError::bad_request_syntax(line));
-    }
-    if words.len() == 2 && words[0] != "GET" {
+    let second = match second {
+        Some(second) if count <= 3 => second,
+        _ => return Err(ProtocolError::bad_request_syntax(line)),
+    };
+    if count == 2 && first != "GET" {
         return Err(ProtocolError::new(
             ProtocolErrorKind::BadHttp09Method,
-            format!("Bad HTTP/0.9 request type ({})", py_repr(words[0])),
+            format!("Bad HTTP/0.9 request type ({})", py_repr(first)),
         ));
     }
-    let mut target = words[1].to_string();
-    if target.starts_with("//") {
-        target = format!("/{}", target.trim_start_matches('/'));
+    let mut target = span(second);
+    if second.starts_with("//") {
+        target.0 = target.1 - second.trim_start_matches('/').len() - 1;
     }
-    Ok(RequestLine::Parsed {
-        method: words[0].to_string(),
-        target,
-        version,
-        version_text,
-        words: words.len(),
-    })
+    Ok(RequestLine::Parsed(LineParts { method: span(first), target, version, version_text, words: count }))
 }
 
 /// `HTTP/<digits>.<digits>`, each part 1 to 10 digits (CPython's rules).
@@ -182,20 +180,26 @@ fn parse_version(word: &str) -> Option<Version> {
 }
 
 /// Parse the header block (lines after the request line, through the blank
-/// line) and decide the body's framing. Persistence and `Expect` are the
-/// connection's decisions (`connection.rs`).
+/// line) and decide the body's framing, filling `head` (whose buffers are
+/// reused) from it and from the request line `line`, whose parts are
+/// `parts`. Persistence and `Expect` are the connection's decisions
+/// (`connection.rs`).
 pub(crate) fn parse_header_block(
     block: &[u8],
-    request: RequestLine,
-    request_line: String,
-) -> Result<RequestHead, ProtocolError> {
-    let (method, target, version, version_text) = match request {
-        RequestLine::Parsed { method, target, version, version_text, .. } => {
-            (method, target, version, version_text)
-        }
-        RequestLine::Empty => unreachable!("an empty request line has no header block"),
+    parts: LineParts,
+    line: &str,
+    head: &mut RequestHead,
+) -> Result<(), ProtocolError> {
+    let set = |field: &mut String, (start, end): (usize, usize)| {
+        field.clear();
+        field.push_str(&line[start..end]);
     };
-    let mut headers = Headers::default();
+    set(&mut head.method, parts.method);
+    set(&mut head.target, parts.target);
+    set(&mut head.version_text, parts.version_text);
+    set(&mut head.request_line, (0, line.len()));
+    head.version = parts.version;
+    head.headers.clear();
     if !block.is_empty() {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADER_LINES];
         match httparse::parse_headers(block, &mut slots) {
@@ -204,20 +208,28 @@ pub(crate) fn parse_header_block(
                     if f.value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
                         return Err(bad_header(f.name));
                     }
-                    let value = latin1_string(f.value);
-                    headers.fields.push((
-                        f.name.to_string(),
-                        value.trim_matches(|c| c == ' ' || c == '\t').to_string(),
-                    ));
+                    // Space and tab are single bytes in Latin-1 too.
+                    let value = trim_ascii_blanks(f.value);
+                    head.headers.push_with(f.name, |text| push_latin1_text(text, value));
                 }
             }
             _ => return Err(bad_header_block(block)),
         }
     }
+    check_host(&head.headers, head.version)?;
+    head.framing = body_framing(&head.headers, head.version)?;
+    Ok(())
+}
 
-    check_host(&headers, version)?;
-    let framing = body_framing(&headers, version)?;
-    Ok(RequestHead { method, target, version, version_text, request_line, headers, framing })
+/// `bytes` without leading or trailing spaces and tabs.
+fn trim_ascii_blanks(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
 }
 
 fn bad_header(name: &str) -> ProtocolError {
@@ -245,17 +257,17 @@ fn bad_header_block(block: &[u8]) -> ProtocolError {
 /// RFC 9112 section 3.2: an HTTP/1.1 request needs exactly one `Host`,
 /// and any `Host` must be a valid `uri-host [":" port]`.
 fn check_host(headers: &Headers, version: Version) -> Result<(), ProtocolError> {
-    let hosts: Vec<&str> = headers.get_all("Host").collect();
+    let mut hosts = headers.get_all("Host");
     let err = |msg: &str| Err(ProtocolError::new(ProtocolErrorKind::BadHost, msg.to_string()));
-    match hosts.len() {
-        0 if version >= Version::HTTP_11 => err("Missing Host header"),
-        0 => Ok(()),
-        1 if valid_host(hosts[0]) => Ok(()),
-        1 => Err(ProtocolError::new(
+    match (hosts.next(), hosts.next()) {
+        (None, _) if version >= Version::HTTP_11 => err("Missing Host header"),
+        (None, _) => Ok(()),
+        (Some(_), Some(_)) => err("Duplicate Host header"),
+        (Some(host), None) if valid_host(host) => Ok(()),
+        (Some(host), None) => Err(ProtocolError::new(
             ProtocolErrorKind::BadHost,
-            format!("Invalid Host header ({})", py_repr(hosts[0])),
+            format!("Invalid Host header ({})", py_repr(host)),
         )),
-        _ => err("Duplicate Host header"),
     }
 }
 
@@ -425,7 +437,10 @@ mod tests {
 
     fn line(s: &str) -> Result<(String, String, Version), String> {
         match parse_request_line(s) {
-            Ok(RequestLine::Parsed { method, target, version, .. }) => Ok((method, target, version)),
+            Ok(RequestLine::Parsed(p)) => {
+                let part = |(start, end): (usize, usize)| s[start..end].to_string();
+                Ok((part(p.method), part(p.target), p.version))
+            }
             Ok(RequestLine::Empty) => Err("empty".into()),
             Err(e) => Err(format!("{} {}", e.status(), e.message().unwrap_or(""))),
         }

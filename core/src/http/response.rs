@@ -1,9 +1,10 @@
 //! Response heads, how their bodies are framed, and how they are written.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::SystemTime;
 
 use crate::config::Config;
+use crate::http::headers::Headers;
 use crate::time::{format_http_date, unix_seconds};
 
 /// A response's status line and header fields, less `Server` and `Date`,
@@ -16,20 +17,41 @@ pub struct ResponseHead {
     /// The reason phrase; `None` for the status table's.
     pub reason: Option<String>,
     /// Header fields in order, as `send_header` would write them.
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
 }
 
 impl ResponseHead {
     /// A head with `status` and the table's reason phrase.
     pub fn new(status: u16) -> ResponseHead {
-        // A file reply has six or seven fields: one allocation, not four.
-        ResponseHead { status, reason: None, headers: Vec::with_capacity(8) }
+        // The buffers of the head this thread wrote last, else room for a
+        // file reply's six or seven fields: no regrowing.
+        let headers = SPARE_FIELDS.with(Cell::take).unwrap_or_else(|| Headers::with_capacity(8, 192));
+        ResponseHead { status, reason: None, headers }
+    }
+
+    /// This head was written out: its buffers serve the next head made on
+    /// this thread (a server makes one after another), unless they grew
+    /// large.
+    pub(crate) fn recycle(self) {
+        let mut headers = self.headers;
+        if headers.capacity() <= 4096 {
+            headers.clear();
+            SPARE_FIELDS.with(|spare| spare.set(Some(headers)));
+        }
     }
 
     /// Add a header field (builder style), as `send_header` does.
     #[must_use]
     pub fn header(mut self, name: &str, value: &str) -> ResponseHead {
-        self.headers.push((name.to_string(), value.to_string()));
+        self.headers.push(name, value);
+        self
+    }
+
+    /// Add a header field whose value `write_value` appends to the given
+    /// buffer (builder style): no string is made for it on its own.
+    #[must_use]
+    pub(crate) fn header_with(mut self, name: &str, write_value: impl FnOnce(&mut String)) -> ResponseHead {
+        self.headers.push_with(name, write_value);
         self
     }
 
@@ -42,18 +64,23 @@ impl ResponseHead {
 
     /// The first value of a header, by ASCII case-insensitive name.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers.get(name)
     }
 
     /// Every value of a header, by ASCII case-insensitive name.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers.get_all(name)
     }
 
     /// The declared `Content-Length`, if present and valid.
     pub fn content_length(&self) -> Option<u64> {
         self.get("Content-Length").and_then(crate::http::request::parse_content_length)
     }
+}
+
+thread_local! {
+    /// See [`ResponseHead::recycle`].
+    static SPARE_FIELDS: Cell<Option<Headers>> = const { Cell::new(None) };
 }
 
 /// What may follow a response head, decided by
@@ -110,7 +137,14 @@ pub(crate) fn write_status_and_server(
 ) {
     out.extend_from_slice(config.protocol().as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(head.status.to_string().as_bytes());
+    match head.status {
+        n @ 100..=999 => out.extend_from_slice(&[
+            b'0' + (n / 100) as u8,
+            b'0' + (n / 10 % 10) as u8,
+            b'0' + (n % 10) as u8,
+        ]),
+        n => out.extend_from_slice(n.to_string().as_bytes()),
+    }
     out.push(b' ');
     push_latin1(out, head.reason.as_deref().unwrap_or_else(|| config.reason_phrase(head.status)));
     out.extend_from_slice(b"\r\n");
@@ -139,7 +173,7 @@ fn push_http_date(out: &mut Vec<u8>, now: SystemTime) {
 /// A whole response head with no connection behind it (a refusal).
 pub(crate) fn write_response_head(out: &mut Vec<u8>, config: &Config, head: &ResponseHead, now: SystemTime) {
     write_status_and_server(out, config, head, now);
-    for (name, value) in &head.headers {
+    for (name, value) in head.headers.iter() {
         write_header(out, name, value);
     }
     out.extend_from_slice(b"\r\n");
@@ -158,11 +192,12 @@ pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, value: &str) {
 /// Append text as Latin-1; a char above U+00FF (never in request-derived
 /// text) goes out as UTF-8. CR and LF become spaces.
 pub(crate) fn push_latin1(out: &mut Vec<u8>, s: &str) {
-    // Word-at-a-time and memchr scans: every header a server writes is
-    // plain ASCII without line breaks.
+    // Every header a server writes is plain ASCII without line breaks.
     let bytes = s.as_bytes();
-    if s.is_ascii() && !bytes.contains(&b'\r') && !bytes.contains(&b'\n') {
-        out.extend_from_slice(s.as_bytes());
+    // One pass without early exit, which the compiler vectorises.
+    let special = bytes.iter().fold(false, |found, &b| found | (b >= 0x80) | (b == b'\r') | (b == b'\n'));
+    if !special {
+        out.extend_from_slice(bytes);
         return;
     }
     for c in s.chars() {

@@ -235,6 +235,8 @@ pub struct Engine<B> {
     logs: VecDeque<LogEntry>,
     /// The front of `logs` was handed out by the last poll.
     log_shown: bool,
+    /// The buffer of the last request line logged, for the next.
+    spare_line: String,
     request: RequestBody,
     stage: Stage,
     wait: Wait,
@@ -265,6 +267,7 @@ impl<B> Engine<B> {
             chunk: Vec::new(),
             logs: VecDeque::new(),
             log_shown: false,
+            spare_line: String::new(),
             request: RequestBody::Unused,
             stage: Stage::Serving,
             wait: Wait::Head,
@@ -437,7 +440,10 @@ impl<B> Engine<B> {
     /// output that must wait for the socket.
     pub fn poll<H: Handler<Body = B>>(&mut self, handler: &mut H, now: Now) -> Output<'_, B> {
         if self.log_shown {
-            self.logs.pop_front();
+            if let Some(LogEntry::Request { request_line, .. }) = self.logs.pop_front() {
+                // Its buffer holds the next request's line.
+                self.spare_line = request_line;
+            }
             self.log_shown = false;
         }
         self.catch_up(now);
@@ -528,11 +534,13 @@ impl<B> Engine<B> {
                     let req = req.at(now.wall);
                     let reply = dispatch(handler, &req);
                     self.start_reply(&req.head.request_line, reply, now);
+                    self.conn.recycle(req.head);
                 }
                 RequestBody::Streaming { head, .. } => {
                     let req = Request::new(head, Vec::new()).at(now.wall);
                     let reply = dispatch(handler, &req);
                     self.start_reply(&req.head.request_line, reply, now);
+                    self.conn.recycle(req.head);
                 }
                 RequestBody::Unused => {}
             },
@@ -588,6 +596,7 @@ impl<B> Engine<B> {
                 let req = Request::new(head, Vec::new()).at(now.wall);
                 let reply = dispatch(handler, &req);
                 self.start_reply(&req.head.request_line, reply, now);
+                self.conn.recycle(req.head);
             }
         }
     }
@@ -640,8 +649,8 @@ impl<B> Engine<B> {
             body = page;
             self.logs.push_back(entry);
         }
-        self.logs
-            .push_back(LogEntry::Request { request_line: request_line.to_string(), status: head.status });
+        let logged = self.reuse_line(request_line);
+        self.logs.push_back(LogEntry::Request { request_line: logged, status: head.status });
         // From the head (or, for a malformed request, from now).
         let head_at = self.head_at.take().unwrap_or(now.mono);
         if self.config.log_completions() {
@@ -659,6 +668,7 @@ impl<B> Engine<B> {
         } else {
             self.conn.start_response(&head, now.wall, &mut self.out)
         };
+        head.recycle();
         let plan = match started {
             Ok(plan) => plan,
             Err(e) => return self.handler_bug(e),
@@ -746,6 +756,14 @@ impl<B> Engine<B> {
         self.body = None;
         self.stage = Stage::Closed;
         self.completed(false);
+    }
+
+    /// `line` in the spare buffer, when there is one.
+    fn reuse_line(&mut self, line: &str) -> String {
+        let mut spare = std::mem::take(&mut self.spare_line);
+        spare.clear();
+        spare.push_str(line);
+        spare
     }
 
     /// `n` body bytes of the response were put in `out`.
@@ -845,12 +863,12 @@ fn render_error<B>(config: &Config, head: &mut ResponseHead, error: &ErrorReply)
     let (text, _) = config.error_texts(code, message, explain);
     let entry = LogEntry::Error { status: code, message: text.to_string() };
     head.reason = Some(text.to_string());
-    head.headers.push(("Connection".to_string(), "close".to_string()));
+    head.headers.push("Connection", "close");
     if status_forbids_body(code) {
         return (Body::Empty, entry);
     }
     let page = config.error_page(code, message, explain);
-    head.headers.push(("Content-Type".to_string(), config.error_content_type().to_string()));
-    head.headers.push(("Content-Length".to_string(), page.len().to_string()));
+    head.headers.push("Content-Type", config.error_content_type());
+    head.headers.push("Content-Length", &page.len().to_string());
     (Body::Bytes(page), entry)
 }

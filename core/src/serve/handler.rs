@@ -217,7 +217,7 @@ impl<B> Reply<B> {
     /// comes before the page's own headers), e.g. `Content-Range` on 416.
     #[must_use]
     pub fn with_header(mut self, name: &str, value: &str) -> Reply<B> {
-        self.head.headers.push((name.to_string(), value.to_string()));
+        self.head.headers.push(name, value);
         self
     }
 

@@ -26,36 +26,64 @@ pub enum Precondition {
 /// the file is rewritten, resized, touched or replaced. The identity is
 /// hashed (FNV-1a) so that inode numbers are not published.
 pub fn entity_tag(meta: &Metadata) -> String {
-    let nanos: i128 = match meta.modified.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i128,
-        Err(e) => -(e.duration().as_nanos() as i128),
-    };
-    let (dev, ino) = meta.identity.unwrap_or((0, 0));
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in dev.to_le_bytes().iter().chain(ino.to_le_bytes().iter()) {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    // `"{nanos:x}-{len:x}-{hash:x}"`, written by hand (one per file reply);
-    // a time before 1970 is its 128-bit two's complement, as `{:x}` of an
-    // i128 would write it.
-    let mut tag = String::with_capacity(72);
-    tag.push('"');
-    push_hex(&mut tag, nanos as u128);
-    tag.push('-');
-    push_hex(&mut tag, u128::from(meta.len));
-    tag.push('-');
-    push_hex(&mut tag, u128::from(hash));
-    tag.push('"');
-    tag
+    EntityTag::of(meta).as_str().to_string()
 }
 
-/// `n` in lower-case hexadecimal, without leading zeros.
-fn push_hex(s: &mut String, n: u128) {
-    let digits = ((128 - n.leading_zeros()).max(1) + 3) / 4;
-    for i in (0..digits).rev() {
-        let d = ((n >> (i * 4)) & 0xf) as u32;
-        s.push(char::from_digit(d, 16).unwrap_or('0'));
+/// [`entity_tag`] held in place (a file reply needs one, and allocates
+/// nothing for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntityTag {
+    /// `"`, three hexadecimal numbers of at most 32, 16 and 16 digits
+    /// with `-` between them, `"`.
+    bytes: [u8; 68],
+    len: usize,
+}
+
+impl EntityTag {
+    /// The tag of the file `meta` describes.
+    pub fn of(meta: &Metadata) -> EntityTag {
+        let nanos: i128 = match meta.modified.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        };
+        let (dev, ino) = meta.identity.unwrap_or((0, 0));
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in dev.to_le_bytes().iter().chain(ino.to_le_bytes().iter()) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // `"{nanos:x}-{len:x}-{hash:x}"`, written by hand; a time before
+        // 1970 is its 128-bit two's complement, as `{:x}` of an i128 would
+        // write it.
+        let mut tag = EntityTag { bytes: [0; 68], len: 0 };
+        tag.push(b'"');
+        tag.push_hex(nanos as u128);
+        tag.push(b'-');
+        tag.push_hex(u128::from(meta.len));
+        tag.push(b'-');
+        tag.push_hex(u128::from(hash));
+        tag.push(b'"');
+        tag
+    }
+
+    /// The tag, quotes included.
+    pub fn as_str(&self) -> &str {
+        // Quotes, dashes and hexadecimal digits only.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("\"\"")
+    }
+
+    fn push(&mut self, b: u8) {
+        self.bytes[self.len] = b;
+        self.len += 1;
+    }
+
+    /// `n` in lower-case hexadecimal, without leading zeros.
+    fn push_hex(&mut self, n: u128) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digits = ((128 - n.leading_zeros()).max(1) + 3) / 4;
+        for i in (0..digits).rev() {
+            self.push(HEX[((n >> (i * 4)) & 0xf) as usize]);
+        }
     }
 }
 

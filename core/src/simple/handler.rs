@@ -10,15 +10,18 @@ use std::time::SystemTime;
 use crate::http::{RequestHead, ResponseHead};
 use crate::serve::{Acceptance, Body, BodyUse, Handler, Reply, Request};
 use crate::simple::coding::{accept_encoding, AcceptEncoding, ContentCoding};
-use crate::simple::conditional::{entity_tag, evaluate, range_applies, Precondition};
+use crate::simple::conditional::{entity_tag, evaluate, range_applies, EntityTag, Precondition};
 use crate::simple::files::{FileKind, Files, LinkOutsideRoot, Metadata};
 use crate::simple::listing::{list_directory, LISTING_CONTENT_TYPE};
 use crate::simple::listing_rich::{listing_html, listing_json, parse_listing_query, ListingPage};
 use crate::simple::mime::MimeTypes;
 use crate::simple::range::{multipart, parse_range, select_ranges, RangeDecision};
 use crate::simple::upload::{Upload, UploadPolicy};
-use crate::simple::url::{directory_redirect_location, translate_path, url_path_ends_with_slash, LocalPath};
-use crate::time::format_system_time;
+use crate::simple::url::{
+    directory_redirect_location, translate_path, translate_path_into, url_path_ends_with_slash, LocalPath,
+};
+use crate::text::push_decimal;
+use crate::time::{format_system_time, push_http_date, unix_seconds};
 
 /// Files smaller than this are not compressed on the fly: the coding's
 /// overhead and the chunked framing eat what would be saved.
@@ -66,6 +69,8 @@ pub struct SimpleHandler<F> {
     hide_dotfiles: bool,
     rich_listing: bool,
     spa: Option<LocalPath>,
+    /// The buffer of the last request's path, for the next.
+    spare_path: LocalPath,
     single_file: Option<Vec<u8>>,
     uploads: Option<UploadPolicy>,
     /// URL directories no upload may go to (CGI script directories).
@@ -95,6 +100,7 @@ impl<F: Files> SimpleHandler<F> {
             hide_dotfiles: false,
             rich_listing: false,
             spa: None,
+            spare_path: LocalPath::default(),
             single_file: None,
             uploads: None,
             no_upload_dirs: Arc::from(Vec::new()),
@@ -246,13 +252,9 @@ impl<F: Files> SimpleHandler<F> {
     }
 
     /// The `Content-Type` of a file named `name`.
-    fn content_type(&self, name: &[u8]) -> String {
+    fn content_type(&self, name: &[u8]) -> ContentType {
         let ctype = self.mime.guess_type(name);
-        if self.charset_utf8 && is_text(&ctype) {
-            format!("{ctype}; charset=utf-8")
-        } else {
-            ctype
-        }
+        ContentType::new(ctype, self.charset_utf8 && is_text(ctype))
     }
 
     /// A path that names nothing servable: the single-page app's file when
@@ -261,47 +263,50 @@ impl<F: Files> SimpleHandler<F> {
         if let Some(spa) = self.spa.clone() {
             if let Ok((file, meta)) = self.files.open(&spa) {
                 let ctype = self.content_type(spa.file_name().unwrap_or(b""));
-                return self.file_reply(req, file, &meta, &ctype, &[]);
+                return self.file_reply(req, file, &meta, ctype.as_str(), &[]);
             }
         }
         Reply::error(404, Some("File not found"), None)
     }
 
-    /// The path a request names, after `--single-file` and dotfile rules;
-    /// `None` when it names nothing servable.
-    fn request_path(&self, target: &str) -> Option<LocalPath> {
-        let path = translate_path(target);
+    /// The path a request names, after `--single-file` and dotfile rules,
+    /// into `path`; false when it names nothing servable.
+    fn request_path(&self, target: &str, path: &mut LocalPath) -> bool {
+        translate_path_into(target, path);
         if let Some(name) = &self.single_file {
-            return match path.segments() {
-                [] => Some(LocalPath::from_names(vec![name.clone()])),
-                [only] if only == name && !path.has_trailing_slash() => Some(path),
-                _ => None,
-            };
+            if path.is_root() {
+                *path = LocalPath::from_names(vec![name.clone()]);
+                return true;
+            }
+            return path.as_bytes() == name.as_slice() && !path.has_trailing_slash();
         }
-        if self.hide_dotfiles && path.segments().iter().any(|s| s.first() == Some(&b'.')) {
-            return None;
-        }
-        Some(path)
+        !(self.hide_dotfiles && path.segments().any(|s| s.first() == Some(&b'.')))
     }
 
     fn resolve(&mut self, req: &Request) -> Reply<F::File> {
+        // The path's buffer is the last request's.
+        let mut path = std::mem::take(&mut self.spare_path);
+        let reply = self.resolve_path(req, &mut path);
+        self.spare_path = path;
+        reply
+    }
+
+    fn resolve_path(&mut self, req: &Request, path: &mut LocalPath) -> Reply<F::File> {
         let target = req.head.target.as_str();
-        let mut path = match self.request_path(target) {
-            Some(path) => path,
+        if !self.request_path(target, path) {
             // Hidden names do not fall back to the app: they are not there.
-            None => return Reply::error(404, Some("File not found"), None),
-        };
-        if !self.precompressed && !self.compress && !path.has_trailing_slash() && !path.segments().is_empty()
-        {
+            return Reply::error(404, Some("File not found"), None);
+        }
+        if !self.precompressed && !self.compress && !path.has_trailing_slash() && !path.is_root() {
             // The common case first: a regular file, opened at once (a
             // lookup fewer than asking what it is, then opening it).
             // Anything else fails to open and takes CPython's way below.
-            if let Ok((file, meta)) = self.files.open(&path) {
+            if let Ok((file, meta)) = self.files.open(path) {
                 let ctype = self.content_type(path.file_name().unwrap_or(b""));
-                return self.file_reply(req, file, &meta, &ctype, &[]);
+                return self.file_reply(req, file, &meta, ctype.as_str(), &[]);
             }
         }
-        let mut meta = self.files.metadata(&path);
+        let mut meta = self.files.metadata(path);
         if let Err(e) = &meta {
             if LinkOutsideRoot::is(e) {
                 let notice =
@@ -317,12 +322,12 @@ impl<F: Files> SimpleHandler<F> {
                     .header("Content-Length", "0");
                 return Reply::head_only(head);
             }
-            match self.index_page(&path) {
+            match self.index_page(path) {
                 Some((p, m)) => {
-                    path = p;
+                    *path = p;
                     meta = Ok(m);
                 }
-                None => return self.list_directory(&path, target),
+                None => return self.list_directory(path, target),
             }
         }
         // A file asked for with a trailing slash is not found (Issue17324).
@@ -336,10 +341,11 @@ impl<F: Files> SimpleHandler<F> {
             Err(_) => return self.not_found(req),
         };
         let ctype = self.content_type(path.file_name().unwrap_or(b""));
-        let compress = self.compress && is_compressible(&ctype) && !self.files.encodings().is_empty();
+        let ctype = ctype.as_str();
+        let compress = self.compress && is_compressible(ctype) && !self.files.encodings().is_empty();
         if !self.precompressed && !compress {
-            return match self.files.open(&path) {
-                Ok((file, meta)) => self.file_reply(req, file, &meta, &ctype, &[]),
+            return match self.files.open(path) {
+                Ok((file, meta)) => self.file_reply(req, file, &meta, ctype, &[]),
                 Err(_) => self.not_found(req),
             };
         }
@@ -347,12 +353,12 @@ impl<F: Files> SimpleHandler<F> {
         let mut extra: Vec<(&str, String)> = vec![("Vary", "Accept-Encoding".to_string())];
         let accept = accept_encoding(&req.head.headers, &ContentCoding::ALL);
         if self.precompressed {
-            if let Some((coding, file, meta)) = self.open_precompressed(&accept, &path, modified) {
+            if let Some((coding, file, meta)) = self.open_precompressed(&accept, path, modified) {
                 extra.push(("Content-Encoding", coding.token().to_string()));
-                return self.file_reply(req, file, &meta, &ctype, &extra);
+                return self.file_reply(req, file, &meta, ctype, &extra);
             }
         }
-        let (file, meta) = match self.files.open(&path) {
+        let (file, meta) = match self.files.open(path) {
             Ok(opened) => opened,
             Err(_) => return self.not_found(req),
         };
@@ -368,8 +374,8 @@ impl<F: Files> SimpleHandler<F> {
             None
         };
         match on_the_fly {
-            Some(coding) => self.compressed_reply(req, file, &meta, &ctype, coding, &extra),
-            None if accept.identity => self.file_reply(req, file, &meta, &ctype, &extra),
+            Some(coding) => self.compressed_reply(req, file, &meta, ctype, coding, &extra),
+            None if accept.identity => self.file_reply(req, file, &meta, ctype, &extra),
             None => Reply::error(406, None, None),
         }
     }
@@ -423,16 +429,17 @@ impl<F: Files> SimpleHandler<F> {
         extra: &[(&str, String)],
     ) -> Reply<F::File> {
         let headers = &req.head.headers;
-        let etag = if self.validators { Some(entity_tag(meta)) } else { None };
-        let last_modified = format_system_time(meta.modified);
+        let tag = if self.validators { Some(EntityTag::of(meta)) } else { None };
+        let etag = tag.as_ref().map(EntityTag::as_str);
+        let modified = unix_seconds(meta.modified);
         let with_validators = |mut head: ResponseHead| {
-            head = head.header("Last-Modified", &last_modified);
-            if let Some(etag) = &etag {
+            head = head.header_with("Last-Modified", |v| push_http_date(v, modified));
+            if let Some(etag) = etag {
                 head = head.header("ETag", etag);
             }
             head
         };
-        match evaluate(headers, etag.as_deref(), meta.modified) {
+        match evaluate(headers, etag, meta.modified) {
             Precondition::Proceed => {}
             Precondition::Failed => return Reply::error(412, None, None),
             Precondition::NotModified if !self.validators => {
@@ -447,7 +454,7 @@ impl<F: Files> SimpleHandler<F> {
                 return Reply::head_only(head);
             }
         }
-        let decision = match self.range_request(req, etag.as_deref(), meta) {
+        let decision = match self.range_request(req, etag, meta) {
             Some(specs) => select_ranges(&specs, meta.len),
             None => RangeDecision::Whole,
         };
@@ -466,7 +473,7 @@ impl<F: Files> SimpleHandler<F> {
             RangeDecision::Whole => {
                 let head = ResponseHead::new(200)
                     .header("Content-type", ctype)
-                    .header("Content-Length", &meta.len.to_string());
+                    .header_with("Content-Length", |v| push_decimal(v, meta.len));
                 Reply::new(finish(head), Body::Source { source: file, offset: 0, len: meta.len })
             }
             RangeDecision::Unsatisfiable => {
@@ -512,8 +519,15 @@ impl<F: Files> SimpleHandler<F> {
         let specs = parse_range(value)?;
         // Without validators, If-Range still compares against the tag the
         // file would have.
-        let etag = etag.map_or_else(|| entity_tag(meta), str::to_string);
-        if range_applies(headers, &etag, meta.modified, req.time) {
+        let own;
+        let etag = match etag {
+            Some(etag) => etag,
+            None => {
+                own = EntityTag::of(meta);
+                own.as_str()
+            }
+        };
+        if range_applies(headers, etag, meta.modified, req.time) {
             Some(specs)
         } else {
             None
@@ -646,14 +660,53 @@ fn is_text(content_type: &str) -> bool {
     if content_type.contains(';') {
         return false;
     }
-    let essence = content_type.to_ascii_lowercase();
-    essence.starts_with("text/")
-        || essence.ends_with("+json")
-        || essence.ends_with("+xml")
-        || matches!(
-            essence.as_str(),
-            "application/javascript" | "application/json" | "application/xml" | "application/x-javascript"
-        )
+    let bytes = content_type.as_bytes();
+    let starts = |prefix: &str| {
+        bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    let ends = |suffix: &str| {
+        bytes.len() >= suffix.len()
+            && bytes[bytes.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    starts("text/")
+        || ends("+json")
+        || ends("+xml")
+        || ["application/javascript", "application/json", "application/xml", "application/x-javascript"]
+            .iter()
+            .any(|t| content_type.eq_ignore_ascii_case(t))
+}
+
+/// A file's `Content-Type`: the guessed type, and `; charset=utf-8` when
+/// the handler adds it. Held in place when short (nearly always), so that
+/// a file reply allocates nothing for it.
+#[derive(Debug, Clone)]
+enum ContentType {
+    Inline { bytes: [u8; 96], len: usize },
+    Long(String),
+}
+
+impl ContentType {
+    const CHARSET: &'static str = "; charset=utf-8";
+
+    fn new(essence: &str, utf8: bool) -> ContentType {
+        let suffix = if utf8 { ContentType::CHARSET } else { "" };
+        let len = essence.len() + suffix.len();
+        if len > 96 {
+            return ContentType::Long(format!("{essence}{suffix}"));
+        }
+        let mut bytes = [0; 96];
+        bytes[..essence.len()].copy_from_slice(essence.as_bytes());
+        bytes[essence.len()..len].copy_from_slice(suffix.as_bytes());
+        ContentType::Inline { bytes, len }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Whole UTF-8 strings, copied in.
+            ContentType::Inline { bytes, len } => std::str::from_utf8(&bytes[..*len]).unwrap_or(""),
+            ContentType::Long(text) => text,
+        }
+    }
 }
 
 impl<F: Files> Handler for SimpleHandler<F> {

@@ -185,7 +185,7 @@ fn rich_page(target: &str, entries: Vec<ListingEntry>, page: &ListingPage, query
     }
     out.extend_from_slice(b"</tr>\n</thead>\n<tbody>\n");
     // Below the root there is somewhere to go up to.
-    if !translate_path(target).segments().is_empty() {
+    if !translate_path(target).is_root() {
         out.extend_from_slice(
             b"<tr><td class=\"name\"><a href=\"../\">../</a></td><td class=\"size\"></td><td class=\"time\"></td></tr>\n",
         );

@@ -89,21 +89,21 @@ impl MimeTypes {
     }
 
     /// The `Content-Type` CPython would send for a file with this name.
-    pub fn guess_type(&self, file_name: &[u8]) -> String {
+    pub fn guess_type(&self, file_name: &[u8]) -> &str {
         let name = String::from_utf8_lossy(file_name);
         let (_, ext) = split_ext(&name);
         if let Some((_, t)) = self.extensions.iter().find(|(e, _)| e == ext) {
-            return t.clone();
+            return t;
         }
         let lower = lowercase(ext);
         if let Some((_, t)) = self.extensions.iter().find(|(e, _)| *e == lower) {
-            return t.clone();
+            return t;
         }
-        self.mimetypes_guess(&name).unwrap_or_else(|| DEFAULT_TYPE.to_string())
+        self.mimetypes_guess(&name).unwrap_or(DEFAULT_TYPE)
     }
 
     /// `mimetypes.guess_type(path)[0]` (strict).
-    fn mimetypes_guess(&self, name: &str) -> Option<String> {
+    fn mimetypes_guess(&self, name: &str) -> Option<&str> {
         // Borrowed from `name` until an alias makes a new one (rare).
         let (base, ext) = split_ext(name);
         let (mut base, mut ext) = (Cow::Borrowed(base), Cow::Borrowed(ext));
@@ -124,15 +124,15 @@ impl MimeTypes {
         }
         let ext = lowercase(&ext);
         if let Some(t) = self.system.get(ext.as_ref()) {
-            return Some(t.clone());
+            return Some(t);
         }
         if let Ok(i) = TYPES.binary_search_by_key(&ext.as_ref(), |&(e, _)| e) {
-            return Some(TYPES[i].1.to_string());
+            return Some(TYPES[i].1);
         }
         if self.system_loaded || ext.len() < 2 {
             return None;
         }
-        mime_guess::from_ext(&ext[1..]).first_raw().map(str::to_string)
+        mime_guess::from_ext(&ext[1..]).first_raw()
     }
 }
 

@@ -444,7 +444,7 @@ impl FormUpload {
 
 /// What `name` in `dir` is, if anything.
 fn kind_of<F: Files>(files: &mut F, dir: &LocalPath, name: &[u8]) -> Option<FileKind> {
-    let mut segments = dir.segments().to_vec();
+    let mut segments: Vec<Vec<u8>> = dir.segments().map(<[u8]>::to_vec).collect();
     segments.push(name.to_vec());
     files.metadata(&LocalPath::from_names(segments)).ok().map(|m| m.kind)
 }

@@ -6,11 +6,13 @@
 use crate::text::{is_py_space, latin1_bytes};
 
 /// A request path translated to local names below the served root: what
-/// CPython's `translate_path` computes, kept as segments. Each segment is
-/// non-empty, never `.` or `..`, and never contains `/`.
+/// CPython's `translate_path` computes, kept as name segments. Each
+/// segment is non-empty, never `.` or `..`, and never contains `/`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct LocalPath {
-    segments: Vec<Vec<u8>>,
+    /// The segments joined by `/` (no `/` at either end); empty for the
+    /// root. One buffer, which a handler reuses from request to request.
+    bytes: Vec<u8>,
     trailing_slash: bool,
 }
 
@@ -23,12 +25,24 @@ impl LocalPath {
     /// A path from plain names (the caller checked each: non-empty, not
     /// `.` or `..`, no `/`).
     pub(crate) fn from_names(segments: Vec<Vec<u8>>) -> LocalPath {
-        LocalPath { segments, trailing_slash: false }
+        LocalPath { bytes: segments.join(&b'/'), trailing_slash: false }
     }
 
-    /// The name segments below the root, as file-system bytes.
-    pub fn segments(&self) -> &[Vec<u8>] {
-        &self.segments
+    /// The name segments below the root, as file-system bytes, in order.
+    pub fn segments(&self) -> impl DoubleEndedIterator<Item = &[u8]> + Clone + '_ {
+        // The root's empty buffer is no segment.
+        self.bytes.split(|&b| b == b'/').filter(|s| !s.is_empty())
+    }
+
+    /// The segments joined by `/` (empty for the root): a path relative to
+    /// the root that names exactly this file.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether this is the root itself (no segments).
+    pub fn is_root(&self) -> bool {
+        self.bytes.is_empty()
     }
 
     /// Whether the request path ended with `/` (Issue17324 in CPython: a
@@ -39,22 +53,29 @@ impl LocalPath {
 
     /// The last segment (the file name), if any.
     pub fn file_name(&self) -> Option<&[u8]> {
-        self.segments.last().map(|s| s.as_slice())
+        self.segments().next_back()
     }
 
     /// This path with one more name appended (no trailing slash). `name`
     /// must be a plain name; it is not checked again here.
     pub fn join(&self, name: &str) -> LocalPath {
-        let mut segments = self.segments.clone();
-        segments.push(name.as_bytes().to_vec());
-        LocalPath { segments, trailing_slash: false }
+        let mut bytes = Vec::with_capacity(self.bytes.len() + 1 + name.len());
+        bytes.extend_from_slice(&self.bytes);
+        if !bytes.is_empty() {
+            bytes.push(b'/');
+        }
+        bytes.extend_from_slice(name.as_bytes());
+        LocalPath { bytes, trailing_slash: false }
     }
 
     /// This path with `suffix` added to its last name (`x` to `x.gz`);
     /// `None` for the root. `suffix` must not contain `/`.
     pub fn with_suffix(&self, suffix: &str) -> Option<LocalPath> {
+        if self.is_root() {
+            return None;
+        }
         let mut path = self.clone();
-        path.segments.last_mut()?.extend_from_slice(suffix.as_bytes());
+        path.bytes.extend_from_slice(suffix.as_bytes());
         Some(path)
     }
 
@@ -62,9 +83,9 @@ impl LocalPath {
     /// non-UTF-8 bytes are replaced.
     pub fn display_under(&self, root: &str) -> String {
         let mut s = root.trim_end_matches('/').to_string();
-        for seg in &self.segments {
+        if !self.is_root() {
             s.push('/');
-            s.push_str(&String::from_utf8_lossy(seg));
+            s.push_str(&String::from_utf8_lossy(&self.bytes));
         }
         if self.trailing_slash {
             s.push('/');
@@ -76,30 +97,64 @@ impl LocalPath {
 /// CPython's `translate_path` without the root: drop `?query` and
 /// `#fragment`, percent-decode, normalise, and keep only plain names.
 pub fn translate_path(url_path: &str) -> LocalPath {
-    let path = url_path.split('?').next().unwrap_or("");
-    let path = path.split('#').next().unwrap_or("");
-    let trailing_slash = path.trim_end_matches(is_py_space).ends_with('/');
-    let decoded = python_fs_bytes(percent_decode(path));
-    let mut segments: Vec<Vec<u8>> = Vec::new();
-    for word in decoded.split(|&b| b == b'/') {
-        match word {
+    let mut path = LocalPath::default();
+    translate_path_into(url_path, &mut path);
+    path
+}
+
+/// [`translate_path`] into `path`, whose buffer is reused.
+pub(crate) fn translate_path_into(url_path: &str, path: &mut LocalPath) {
+    let url_path = url_path.split('?').next().unwrap_or("");
+    let url_path = url_path.split('#').next().unwrap_or("");
+    path.trailing_slash = url_path.trim_end_matches(is_py_space).ends_with('/');
+    let buf = &mut path.bytes;
+    buf.clear();
+    percent_decode_into(url_path, buf);
+    if std::str::from_utf8(buf).is_err() {
+        *buf = python_fs_bytes(std::mem::take(buf));
+    }
+    // Normalised in place: the names kept are written back over the
+    // buffer's front, which never overtakes the reading.
+    let (mut read, mut write) = (0, 0);
+    let len = buf.len();
+    while read <= len {
+        let end = buf[read..].iter().position(|&b| b == b'/').map_or(len, |i| read + i);
+        match &buf[read..end] {
             b"" | b"." => {}
             // posixpath.normpath: `..` removes the previous name, and can
             // never climb above the root (nor survive: CPython then drops it).
-            b".." => {
-                segments.pop();
+            b".." => write = buf[..write].iter().rposition(|&b| b == b'/').unwrap_or(0),
+            _ => {
+                if write > 0 {
+                    buf[write] = b'/';
+                    write += 1;
+                }
+                buf.copy_within(read..end, write);
+                write += end - read;
             }
-            _ => segments.push(word.to_vec()),
         }
+        read = end + 1;
     }
-    LocalPath { segments, trailing_slash }
+    buf.truncate(write);
 }
 
 /// `urllib.parse.unquote_to_bytes`: `%XX` becomes the byte, anything
 /// malformed stays as written. Works on the Latin-1 request text.
 pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
-    let raw = latin1_bytes(s);
-    let mut out = Vec::with_capacity(raw.len());
+    let mut out = Vec::with_capacity(s.len());
+    percent_decode_into(s, &mut out);
+    out
+}
+
+/// [`percent_decode`], appended to `out`.
+fn percent_decode_into(s: &str, out: &mut Vec<u8>) {
+    let owned;
+    let raw = if s.is_ascii() {
+        s.as_bytes()
+    } else {
+        owned = latin1_bytes(s);
+        &owned
+    };
     let mut i = 0;
     while i < raw.len() {
         if raw[i] == b'%' && i + 2 < raw.len() {
@@ -112,7 +167,6 @@ pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
         out.push(raw[i]);
         i += 1;
     }
-    out
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -313,7 +367,7 @@ mod tests {
     use super::*;
 
     fn segs(p: &LocalPath) -> Vec<String> {
-        p.segments().iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+        p.segments().map(|s| String::from_utf8_lossy(s).into_owned()).collect()
     }
 
     #[test]
@@ -350,7 +404,7 @@ mod tests {
     fn translate_path_keeps_nul_as_a_name_byte() {
         // CPython raises on the NUL later; the shell's open fails → 404.
         let p = translate_path("/a%00b");
-        assert_eq!(p.segments(), &[b"a\0b".to_vec()]);
+        assert_eq!(p.segments().collect::<Vec<_>>(), [b"a\0b"]);
     }
 
     #[test]
@@ -359,9 +413,9 @@ mod tests {
         let quoted = quote(&name);
         assert_eq!(quoted, "caf%ED%B3%A9.txt");
         let back = translate_path(&format!("/{quoted}"));
-        assert_eq!(back.segments(), &[name]);
+        assert_eq!(back.segments().collect::<Vec<_>>(), [&name[..]]);
         // Other invalid UTF-8 falls back to replacement characters.
-        assert_eq!(translate_path("/%ff").segments(), &["\u{fffd}".as_bytes().to_vec()]);
+        assert_eq!(translate_path("/%ff").as_bytes(), "\u{fffd}".as_bytes());
     }
 
     #[test]

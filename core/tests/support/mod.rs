@@ -34,7 +34,7 @@ pub struct MemFiles(pub BTreeMap<String, Node>);
 
 impl MemFiles {
     fn key(path: &LocalPath) -> String {
-        path.segments().iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>().join("/")
+        String::from_utf8_lossy(path.as_bytes()).into_owned()
     }
 
     fn node_metadata(node: &Node) -> Metadata {
@@ -50,7 +50,7 @@ impl Files for MemFiles {
     type File = Vec<u8>;
 
     fn metadata(&mut self, path: &LocalPath) -> io::Result<Metadata> {
-        if path.segments().is_empty() {
+        if path.is_root() {
             return Ok(Metadata::new(FileKind::Directory, 0, UNIX_EPOCH));
         }
         self.0

@@ -26,6 +26,51 @@ pub(crate) fn push_latin1_text(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// Eight bytes at a time: each of a word's bytes, `0x01` (times a byte
+/// value, it is that byte eight times), and their top bits.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const TOPS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether one of the word's eight bytes is zero (exact as a yes or no).
+fn has_zero_byte(word: u64) -> bool {
+    word.wrapping_sub(ONES) & !word & TOPS != 0
+}
+
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// Where `needle` first is in `haystack`, eight bytes at a step (a head's
+/// lines are searched for their ends with it).
+pub(crate) fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
+    let pattern = ONES * u64::from(needle);
+    let mut at = 0;
+    while at + 8 <= haystack.len() && !has_zero_byte(word_at(haystack, at) ^ pattern) {
+        at += 8;
+    }
+    haystack[at..].iter().position(|&b| b == needle).map(|i| at + i)
+}
+
+/// Whether `bytes` holds a CR or an LF, and whether a byte at or above
+/// 0x80, eight bytes at a step (every header field written is checked).
+pub(crate) fn line_breaks_and_high_bytes(bytes: &[u8]) -> (bool, bool) {
+    let (mut breaks, mut high) = (false, false);
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let word = word_at(bytes, at);
+        high |= word & TOPS != 0;
+        breaks |= has_zero_byte(word ^ (ONES * 0x0d)) | has_zero_byte(word ^ (ONES * 0x0a));
+        at += 8;
+    }
+    for &b in &bytes[at..] {
+        breaks |= b == b'\r' || b == b'\n';
+        high |= b >= 0x80;
+    }
+    (breaks, high)
+}
+
 /// `n` in decimal, appended without the formatting machinery (numbers
 /// in every response head and log line).
 pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
@@ -39,7 +84,8 @@ pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    // ASCII digits: always a string.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
 }
 
 /// The bytes of a Latin-1 decoded string (each char up to U+00FF is one
@@ -117,7 +163,33 @@ pub(crate) fn html_escape_into(out: &mut Vec<u8>, s: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::py_repr;
+    use super::{find_byte, line_breaks_and_high_bytes, push_decimal, py_repr};
+
+    #[test]
+    fn word_scans_agree_with_byte_scans() {
+        let mut data: Vec<u8> = (0..=255u8).collect();
+        data.extend_from_slice(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        for start in 0..data.len() {
+            for end in start..data.len().min(start + 40) {
+                let slice = &data[start..end];
+                for needle in [b'\n', b'\r', 0, 0x80, 0xff, b'x'] {
+                    assert_eq!(find_byte(needle, slice), slice.iter().position(|&b| b == needle));
+                }
+                let breaks = slice.iter().any(|&b| b == b'\r' || b == b'\n');
+                let high = slice.iter().any(|&b| b >= 0x80);
+                assert_eq!(line_breaks_and_high_bytes(slice), (breaks, high), "{slice:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0, 7, 10, 404, 65_535, u64::MAX] {
+            let mut s = String::from("n=");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("n={n}"));
+        }
+    }
 
     #[test]
     fn repr_matches_python() {

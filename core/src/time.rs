@@ -4,6 +4,7 @@
 //! whose `fmt_http_date` panics on times before 1970; a file's mtime can be
 //! anything, and CPython formats pre-epoch times without complaint.
 
+use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -113,6 +114,27 @@ pub fn push_http_date(s: &mut String, secs: i64) {
     s.push(':');
     push_two_digits(s, t.second);
     s.push_str(" GMT");
+}
+
+/// [`push_http_date`] through a one-entry memo per thread: a file's
+/// `Last-Modified` is mostly the same as the last reply's.
+pub(crate) fn push_http_date_memo(s: &mut String, secs: i64) {
+    thread_local! {
+        static MEMO: Cell<(i64, [u8; 29])> = const { Cell::new((i64::MIN, [0; 29])) };
+    }
+    let (at, text) = MEMO.with(Cell::get);
+    if at == secs {
+        if let Ok(text) = std::str::from_utf8(&text) {
+            s.push_str(text);
+            return;
+        }
+    }
+    let start = s.len();
+    push_http_date(s, secs);
+    // The usual 29 bytes (years 0 to 9999) are kept.
+    if let Ok(text) = <[u8; 29]>::try_from(&s.as_bytes()[start..]) {
+        MEMO.with(|memo| memo.set((secs, text)));
+    }
 }
 
 /// `n` (below 100) as two decimal digits.

@@ -27,7 +27,7 @@ use crate::http::error::{ProtocolError, ProtocolErrorKind, UsageError};
 use crate::http::head::{FailedHead, HeadOutcome, HeadReader};
 use crate::http::request::{BodyFraming, ConnectionOptions, RequestHead, Version};
 use crate::http::response::{
-    write_header, write_status_and_server, After, BodyPlan, CloseReason, ResponseHead,
+    write_fields, write_header, write_status_and_server, After, BodyPlan, CloseReason, ResponseHead,
 };
 use crate::status::status_forbids_body;
 
@@ -520,16 +520,19 @@ impl Connection {
         let (close, announce) = self.persistence(answering, head, get_plan);
         if answering.form != Form::Http09 {
             write_status_and_server(out, &self.config, head, now);
-            for (name, value) in head.headers.iter() {
-                // A handler's `keep-alive` on a connection that closes
-                // anyway would mislead the client.
-                if close.is_some()
-                    && name.eq_ignore_ascii_case("Connection")
-                    && ConnectionOptions::of(std::iter::once(value)).keep_alive
-                {
-                    continue;
+            if close.is_some() && head.headers.contains("Connection") {
+                for (name, value) in head.headers.iter() {
+                    // A handler's `keep-alive` on a connection that closes
+                    // anyway would mislead the client.
+                    if name.eq_ignore_ascii_case("Connection")
+                        && ConnectionOptions::of(std::iter::once(value)).keep_alive
+                    {
+                        continue;
+                    }
+                    write_header(out, name, value);
                 }
-                write_header(out, name, value);
+            } else {
+                write_fields(out, &head.headers);
             }
             // A HEAD says what the GET would.
             if chunked && !status_forbids_body(head.status) {

@@ -9,7 +9,7 @@ use crate::http::error::{ProtocolError, ProtocolErrorKind};
 use crate::http::request::{
     parse_header_block, parse_request_line, LineParts, RequestHead, RequestLine, MAX_HEADER_LINES,
 };
-use crate::text::push_latin1_text;
+use crate::text::{find_byte, push_latin1_text};
 
 /// CPython reads the request line with `readline(65537)` and refuses
 /// anything longer than 65,536 bytes (line end included) with 414.
@@ -108,7 +108,7 @@ impl HeadReader {
                 // HTTP/0.9: no headers. Answer at once (CPython would wait for a
                 // blank line that a real 0.9 client never sends).
                 let mut head = spare.take().unwrap_or_else(RequestHead::blank);
-                return match parse_header_block(b"", parts, request_line, &mut head) {
+                return match parse_header_block(b"", 0, parts, request_line, &mut head) {
                     Ok(()) => HeadOutcome::Request { head, consumed: line_len },
                     Err(e) => error(e, FailedHead { http09: true, is_head: false }),
                 };
@@ -161,7 +161,13 @@ impl HeadReader {
                         };
                         let mut head = spare.take().unwrap_or_else(RequestHead::blank);
                         let block = &data[line_len..end];
-                        return match parse_header_block(block, parsed.parts, request_line, &mut head) {
+                        return match parse_header_block(
+                            block,
+                            self.lines,
+                            parsed.parts,
+                            request_line,
+                            &mut head,
+                        ) {
                             Ok(()) => HeadOutcome::Request { head, consumed: end },
                             Err(e) => {
                                 *spare = Some(head);
@@ -194,7 +200,7 @@ fn head_too_large(max: usize) -> ProtocolError {
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
+    find_byte(needle, haystack)
 }
 
 #[cfg(test)]

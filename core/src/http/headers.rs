@@ -1,21 +1,44 @@
 //! Header fields, as a request brings them and a response sends them: one
-//! text buffer and the places of the fields in it, so that a head costs
-//! two allocations however many fields it has (and none when its buffers
-//! are reused).
+//! text buffer of `Name: value` lines and the places of the fields in it,
+//! so that a head costs two allocations however many fields it has (and
+//! none when its buffers are reused), and a response's fields go out as
+//! they are kept.
+
+use crate::text::line_breaks_and_high_bytes;
 
 /// Header fields in arrival (or writing) order; names compared ASCII
 /// case-insensitively. A request's values are its bytes decoded as
 /// Latin-1, as CPython decodes them; a response's are written as Latin-1.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Headers {
-    /// Every name and value, one after the other: one buffer (kept from
-    /// request to request on a connection) rather than two strings a field.
+    /// Every field as its line, `Name: value\r\n`, one after the other:
+    /// one buffer (kept from request to request on a connection) rather
+    /// than two strings a field, and what goes on the wire.
     text: String,
+    /// Some character in `text` is not ASCII (so `text` is not its own
+    /// Latin-1 encoding).
+    non_ascii: bool,
     fields: Vec<FieldSpan>,
+    /// One bit for each name present (a hash of it, see [`name_bit`]): a
+    /// lookup of a name that is not there, which most are, ends at once.
+    names: u64,
+}
+
+/// The bit of `names` a name sets: from its length and its first and last
+/// letters, case-insensitively, so that the names a server asks for fall
+/// on different bits.
+fn name_bit(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let (first, last) = match (bytes.first(), bytes.last()) {
+        (Some(f), Some(l)) => (f.to_ascii_lowercase(), l.to_ascii_lowercase()),
+        _ => (0, 0),
+    };
+    let mix = bytes.len().wrapping_mul(7) ^ usize::from(first).wrapping_mul(3) ^ usize::from(last);
+    1 << (mix % 64)
 }
 
 /// Where one field is in [`Headers::text`]: the name from `start` to
-/// `name_end`, the value from there to `end`.
+/// `name_end`, then `: `, the value up to `end`, then CR LF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FieldSpan {
     start: usize,
@@ -26,17 +49,30 @@ struct FieldSpan {
 impl Headers {
     /// No fields, with room for `fields` fields of `bytes` bytes in all.
     pub(crate) fn with_capacity(fields: usize, bytes: usize) -> Headers {
-        Headers { text: String::with_capacity(bytes), fields: Vec::with_capacity(fields) }
+        Headers {
+            text: String::with_capacity(bytes),
+            non_ascii: false,
+            fields: Vec::with_capacity(fields),
+            names: 0,
+        }
     }
 
     /// The first value of `name` (what `email.message.Message.get` gives).
     pub fn get(&self, name: &str) -> Option<&str> {
+        if self.names & name_bit(name) == 0 {
+            return None;
+        }
         self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        let fields = if self.names & name_bit(name) == 0 { &[][..] } else { &self.fields[..] };
+        fields
+            .iter()
+            .map(move |f| self.field(f))
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// Whether `name` is present.
@@ -46,7 +82,21 @@ impl Headers {
 
     /// All fields, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fields.iter().map(|f| (&self.text[f.start..f.name_end], &self.text[f.name_end..f.end]))
+        self.fields.iter().map(move |f| self.field(f))
+    }
+
+    fn field(&self, f: &FieldSpan) -> (&str, &str) {
+        (&self.text[f.start..f.name_end], &self.text[f.name_end + 2..f.end])
+    }
+
+    /// Every field's line, `Name: value\r\n`, as Latin-1 bytes: `None` when
+    /// some character is not ASCII (then each field is encoded on its own).
+    pub(crate) fn ascii_lines(&self) -> Option<&[u8]> {
+        if self.non_ascii {
+            None
+        } else {
+            Some(self.text.as_bytes())
+        }
     }
 
     /// Number of fields.
@@ -65,12 +115,25 @@ impl Headers {
     }
 
     /// Add a field whose value `write_value` appends to the buffer.
+    /// A CR or LF in the name or value becomes a space, so that no field
+    /// can end the head early (response splitting).
     pub(crate) fn push_with(&mut self, name: &str, write_value: impl FnOnce(&mut String)) {
         let start = self.text.len();
         self.text.push_str(name);
         let name_end = self.text.len();
+        self.text.push_str(": ");
         write_value(&mut self.text);
-        self.fields.push(FieldSpan { start, name_end, end: self.text.len() });
+        let end = self.text.len();
+        let (breaks, high) = line_breaks_and_high_bytes(&self.text.as_bytes()[start..end]);
+        if breaks {
+            // Rare: spaces in their place (one byte each, the spans hold).
+            let fixed = self.text[start..end].replace(['\r', '\n'], " ");
+            self.text.replace_range(start..end, &fixed);
+        }
+        self.non_ascii |= high;
+        self.text.push_str("\r\n");
+        self.fields.push(FieldSpan { start, name_end, end });
+        self.names |= name_bit(name);
     }
 
     /// Bytes the buffers hold without growing.
@@ -81,6 +144,68 @@ impl Headers {
     /// No fields, the buffers kept.
     pub(crate) fn clear(&mut self) {
         self.text.clear();
+        self.non_ascii = false;
         self.fields.clear();
+        self.names = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lookups agree with a plain scan for names present, absent, and in
+    /// another case, whatever bits the names share.
+    #[test]
+    fn lookups_agree_with_a_scan() {
+        let names = [
+            "Host",
+            "User-Agent",
+            "Accept",
+            "Accept-Encoding",
+            "Connection",
+            "Range",
+            "If-Range",
+            "Cookie",
+            "If-None-Match",
+            "If-Modified-Since",
+            "X",
+            "x-a",
+            "Content-Length",
+            "Transfer-Encoding",
+            "Expect",
+        ];
+        let mut headers = Headers::default();
+        for (i, name) in names.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+            headers.push(name, &i.to_string());
+        }
+        headers.push("HOST", "again");
+        for name in names.iter().flat_map(|n| [n.to_string(), n.to_ascii_lowercase(), n.to_ascii_uppercase()])
+        {
+            let scan: Vec<&str> =
+                headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(&name)).map(|(_, v)| v).collect();
+            assert_eq!(headers.get_all(&name).collect::<Vec<_>>(), scan, "{name}");
+            assert_eq!(headers.get(&name), scan.first().copied(), "{name}");
+            assert_eq!(headers.contains(&name), !scan.is_empty(), "{name}");
+        }
+        assert_eq!(headers.get_all("host").collect::<Vec<_>>(), ["0", "again"]);
+        assert!(headers.ascii_lines().unwrap().starts_with(b"Host: 0\r\nAccept: 2\r\n"));
+        headers.clear();
+        assert_eq!(headers.get("Host"), None);
+        assert!(headers.is_empty());
+    }
+
+    /// Lines as they go out: CR and LF in a field become spaces; text that
+    /// is not ASCII is left for the writer to encode.
+    #[test]
+    fn lines_cannot_be_split() {
+        let mut headers = Headers::default();
+        headers.push("X-A", "one\r\nSet-Cookie: evil");
+        headers.push("X\nB", "two");
+        assert_eq!(headers.ascii_lines(), Some(&b"X-A: one  Set-Cookie: evil\r\nX B: two\r\n"[..]));
+        assert_eq!(headers.get("X-A"), Some("one  Set-Cookie: evil"));
+        headers.push("X-C", "caf\u{e9}");
+        assert_eq!(headers.ascii_lines(), None);
+        assert_eq!(headers.get("x-c"), Some("caf\u{e9}"));
     }
 }

@@ -186,6 +186,7 @@ fn parse_version(word: &str) -> Option<Version> {
 /// (`connection.rs`).
 pub(crate) fn parse_header_block(
     block: &[u8],
+    lines: usize,
     parts: LineParts,
     line: &str,
     head: &mut RequestHead,
@@ -200,25 +201,45 @@ pub(crate) fn parse_header_block(
     set(&mut head.request_line, (0, line.len()));
     head.version = parts.version;
     head.headers.clear();
-    if !block.is_empty() {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADER_LINES];
-        match httparse::parse_headers(block, &mut slots) {
-            Ok(httparse::Status::Complete((_, fields))) => {
-                for f in fields.iter() {
-                    if f.value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
-                        return Err(bad_header(f.name));
-                    }
-                    // Space and tab are single bytes in Latin-1 too.
-                    let value = trim_ascii_blanks(f.value);
-                    head.headers.push_with(f.name, |text| push_latin1_text(text, value));
-                }
-            }
-            _ => return Err(bad_header_block(block)),
-        }
+    if lines <= FEW_LINES {
+        // Most heads: no need to clear room for the most there may be.
+        read_fields(block, &mut [httparse::EMPTY_HEADER; FEW_LINES], &mut head.headers)?;
+    } else {
+        read_fields(block, &mut [httparse::EMPTY_HEADER; MAX_HEADER_LINES], &mut head.headers)?;
     }
     check_host(&head.headers, head.version)?;
     head.framing = body_framing(&head.headers, head.version)?;
     Ok(())
+}
+
+/// Header blocks of up to this many lines (the blank one included) are
+/// parsed with room for no more fields.
+const FEW_LINES: usize = 24;
+
+/// The fields of `block`, which has fewer lines than `slots`, into
+/// `headers`.
+fn read_fields<'b>(
+    block: &'b [u8],
+    slots: &mut [httparse::Header<'b>],
+    headers: &mut Headers,
+) -> Result<(), ProtocolError> {
+    if block.is_empty() {
+        return Ok(());
+    }
+    match httparse::parse_headers(block, slots) {
+        Ok(httparse::Status::Complete((_, fields))) => {
+            for f in fields.iter() {
+                if f.value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
+                    return Err(bad_header(f.name));
+                }
+                // Space and tab are single bytes in Latin-1 too.
+                let value = trim_ascii_blanks(f.value);
+                headers.push_with(f.name, |text| push_latin1_text(text, value));
+            }
+            Ok(())
+        }
+        _ => Err(bad_header_block(block)),
+    }
 }
 
 /// `bytes` without leading or trailing spaces and tabs.

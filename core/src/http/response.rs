@@ -173,10 +173,21 @@ fn push_http_date(out: &mut Vec<u8>, now: SystemTime) {
 /// A whole response head with no connection behind it (a refusal).
 pub(crate) fn write_response_head(out: &mut Vec<u8>, config: &Config, head: &ResponseHead, now: SystemTime) {
     write_status_and_server(out, config, head, now);
-    for (name, value) in head.headers.iter() {
-        write_header(out, name, value);
-    }
+    write_fields(out, &head.headers);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Every field of `headers` as [`write_header`] writes it: at once when
+/// they are ASCII.
+pub(crate) fn write_fields(out: &mut Vec<u8>, headers: &Headers) {
+    match headers.ascii_lines() {
+        Some(lines) => out.extend_from_slice(lines),
+        None => {
+            for (name, value) in headers.iter() {
+                write_header(out, name, value);
+            }
+        }
+    }
 }
 
 /// Write `Name: value\r\n` as Latin-1 (CPython's `send_header` encoding),

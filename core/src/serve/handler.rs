@@ -92,6 +92,9 @@ pub enum BodyUse {
 
 /// A handler's answer to "will you take this request's body?":
 /// `handle_expect_100`'s, and a streaming handler's when the body starts.
+// A refusal is a whole reply, returned once per request that has a body:
+// boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Acceptance<B> {

@@ -79,8 +79,18 @@ impl EntityTag {
 
     /// `n` in lower-case hexadecimal, without leading zeros.
     fn push_hex(&mut self, n: u128) {
+        let (high, low) = ((n >> 64) as u64, n as u64);
+        if high == 0 {
+            self.push_hex64(low, ((64 - low.leading_zeros()).max(1) + 3) / 4);
+        } else {
+            self.push_hex64(high, (64 - high.leading_zeros() + 3) / 4);
+            self.push_hex64(low, 16);
+        }
+    }
+
+    /// The last `digits` hexadecimal digits of `n`.
+    fn push_hex64(&mut self, n: u64, digits: u32) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let digits = ((128 - n.leading_zeros()).max(1) + 3) / 4;
         for i in (0..digits).rev() {
             self.push(HEX[((n >> (i * 4)) & 0xf) as usize]);
         }

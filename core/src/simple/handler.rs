@@ -21,7 +21,7 @@ use crate::simple::url::{
     directory_redirect_location, translate_path, translate_path_into, url_path_ends_with_slash, LocalPath,
 };
 use crate::text::push_decimal;
-use crate::time::{format_system_time, push_http_date, unix_seconds};
+use crate::time::{format_system_time, push_http_date_memo, unix_seconds};
 
 /// Files smaller than this are not compressed on the fly: the coding's
 /// overhead and the chunked framing eat what would be saved.
@@ -433,7 +433,7 @@ impl<F: Files> SimpleHandler<F> {
         let etag = tag.as_ref().map(EntityTag::as_str);
         let modified = unix_seconds(meta.modified);
         let with_validators = |mut head: ResponseHead| {
-            head = head.header_with("Last-Modified", |v| push_http_date(v, modified));
+            head = head.header_with("Last-Modified", |v| push_http_date_memo(v, modified));
             if let Some(etag) = etag {
                 head = head.header("ETag", etag);
             }

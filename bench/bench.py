@@ -19,7 +19,9 @@ Cases (see the performance issue):
                without saying `Connection: close` in its response, which wrk counts
                as a socket read error per request though every response came whole:
                a probe (one raw request per server) notes this under the row
-  3 large      256 MiB file, 4 connections, MiB/s
+  3 large      256 MiB file, 4 connections, MiB/s; each round also measures what
+               `iperf3 -P 4` moves over loopback in the same time (the copy limit),
+               noted under the row with our ratio to it
   4 listing    a 2,000-entry directory listing
   5 idle       5,000 idle keep-alive connections held open while case 1 runs on 16 more;
                each held connection must still answer one GET afterwards (one error
@@ -199,6 +201,8 @@ def ensure_tools():
     missing = [p for p, b in (("wrk", "wrk"), ("nginx-light", "nginx")) if not shutil.which(b)]
     if any(c["key"] == "instructions" for c in selected_cases()) and not shutil.which("valgrind"):
         missing.append("valgrind")
+    if any(c["key"] == "large" for c in selected_cases()) and not shutil.which("iperf3"):
+        missing.append("iperf3")
     if missing:
         print("installing", " ".join(missing), flush=True)
         sh("apt-get", "update", "-qq")
@@ -921,7 +925,14 @@ def run_case(case, srvs, state, www, results, tls=None):
     probed = []
     # Memory keys: the TLS rows' own, so that the plain figures keep their meaning.
     mem = "_tls" if tls else ""
+    # The 256 MiB row's reference: loopback's own rate, once a round.
+    iperf = []
     for rnd in range(ROUNDS):
+        if case["key"] == "large" and shutil.which("iperf3"):
+            try:
+                iperf.append(iperf3_mib_s())
+            except (RuntimeError, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
+                print("  iperf3: %s" % e, flush=True)
         for s in srvs:
             if s.name in skipped:
                 continue
@@ -961,6 +972,14 @@ def run_case(case, srvs, state, www, results, tls=None):
             errors[s.name] += r["errors"] + r["non2xx"]
     result = case_result(case["name"], case["unit"], per, errors, skipped)
     result["notes"] = probed
+    if iperf:
+        ours = per.get("httpserver", [])
+        result["iperf3_mib_s"] = iperf
+        result["ratio_to_iperf3"] = statistics.median(o / i for o, i in zip(ours, iperf)) if ours else None
+        result["notes"] += ["iperf3 -P 4 on loopback, once a round: %s MiB/s; httpserver at %s of it "
+                            "(median of per-round ratios; target: within 10%%)" % (
+                                "/".join("%.0f" % i for i in iperf),
+                                "%.2f" % result["ratio_to_iperf3"] if ours else "n/a")]
     if tls:
         result["key_type"] = "ECDSA P-256 (self-signed, openssl req)"
         if tls_stat() is None:
@@ -972,6 +991,28 @@ def run_case(case, srvs, state, www, results, tls=None):
             result["notes"] += ["kTLS: %s" % "  ".join(
                 "%s %s" % (k, ("used (TlsTxSw+TlsTxDevice +%d)" % v) if v else "not used") for k, v in ktls.items())]
     return result
+
+
+def iperf3_mib_s():
+    """What `iperf3 -P 4` moves over loopback in BENCH_DURATION (MiB/s
+    received): the copy limit the 256 MiB row is measured against. Its
+    server takes one test (-1) and is not probed first (a probe would be
+    taken as that test): the client retries until the server listens."""
+    port = free_port()
+    secs = max(1, int(re.sub(r"\D", "", DURATION) or "5"))
+    srv = subprocess.Popen(["iperf3", "-s", "-1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, preexec_fn=child_setup)
+    try:
+        for _ in range(40):
+            out = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-P", "4", "-t", str(secs), "-J"],
+                                 capture_output=True, text=True, timeout=secs + 60)
+            if out.returncode == 0:
+                return json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"] / 8 / 2 ** 20
+            time.sleep(0.25)
+        raise RuntimeError("iperf3 never connected: %s" % out.stderr.strip()[:200])
+    finally:
+        srv.kill()
+        srv.wait()
 
 
 def idle_rss(srvs, state, results):

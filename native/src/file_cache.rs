@@ -1,12 +1,16 @@
 //! Small files kept in memory by each event-loop worker, never stale.
 //!
 //! A hit answers from memory without opening, `fstat`ing, reading or
-//! closing the file. Before every hit the worker reads its inotify
-//! descriptor (one non-blocking `read`): any change under a directory the
-//! cached files were reached through (a file written, truncated,
-//! `chmod`ed, created, deleted, renamed or moved in; a directory renamed or
-//! removed) empties the whole cache, so a change that completed before the
-//! request was read is always seen. Directories are watched *before* a
+//! closing the file. Before a hit the worker reads its inotify descriptor
+//! (one non-blocking `read`) if any request bytes were read since it last
+//! did: any change under a directory the cached files were reached through
+//! (a file written, truncated, `chmod`ed, created, deleted, renamed or
+//! moved in; a directory renamed or removed) empties the whole cache, so a
+//! change that completed before the request was read is always seen. (A
+//! change the client waited for came before it sent the request, so
+//! before the request was read, so before that look.) The worker reads
+//! every ready connection's input before serving any, so that one look
+//! covers all of it. Directories are watched *before* a
 //! file is read into the cache, so a change racing with the read is seen
 //! too. Changes are rare next to requests; emptying everything keeps the
 //! rule simple enough to trust.
@@ -23,13 +27,14 @@
 //! per worker by [`MAX_BYTES`] and [`MAX_ENTRIES`], least recently used
 //! first out.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
 use httpserver_core::simple::LocalPath;
 use httpserver_core::Metadata;
 use lru::LruCache;
@@ -72,7 +77,7 @@ struct FileCache {
     /// descriptor drops every watch at once).
     inotify: Option<OwnedFd>,
     watched: HashSet<PathBuf>,
-    entries: LruCache<LocalPath, Entry>,
+    entries: LruCache<LocalPath, Entry, RandomState>,
     bytes: usize,
     max_watches: usize,
     /// inotify cannot be used here (no descriptor): serve uncached.
@@ -81,6 +86,15 @@ struct FileCache {
 
 thread_local! {
     static CACHE: RefCell<Option<FileCache>> = const { RefCell::new(None) };
+    /// Request bytes were read on this thread since the last look at the
+    /// inotify descriptor.
+    static INPUT_SINCE_LOOK: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Request bytes were just read on this thread: the next lookup looks for
+/// changes first.
+pub fn note_input() {
+    INPUT_SINCE_LOOK.with(|flag| flag.set(true));
 }
 
 /// Keep small files in memory for this thread's requests (an event-loop
@@ -115,7 +129,9 @@ pub fn lookup(path: &LocalPath) -> Option<(Arc<[u8]>, Metadata)> {
         if cache.entries.is_empty() {
             return None;
         }
-        cache.notice_changes();
+        if INPUT_SINCE_LOOK.with(|flag| flag.replace(false)) {
+            cache.notice_changes();
+        }
         let entry = cache.entries.get(path)?;
         Some((Arc::clone(&entry.bytes), entry.meta))
     })
@@ -164,7 +180,10 @@ impl FileCache {
         FileCache {
             inotify: None,
             watched: HashSet::new(),
-            entries: LruCache::new(NonZeroUsize::new(MAX_ENTRIES).unwrap_or(NonZeroUsize::MIN)),
+            entries: LruCache::with_hasher(
+                NonZeroUsize::new(MAX_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+                RandomState::default(),
+            ),
             bytes: 0,
             max_watches,
             unavailable: false,

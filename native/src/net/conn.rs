@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use httpserver_core::{Config, Engine, Handler, Input, Now, Output};
 
+use crate::file_cache;
 use crate::log;
 use crate::net::admission::Permit;
 use crate::net::body::{self, BodySource, BodyWriter};
@@ -44,6 +45,9 @@ pub struct Conn<T, B> {
     body: BodyWriter,
     /// The engine asked for input when this connection last waited.
     awaiting_input: bool,
+    /// What [`Conn::read_ahead`] read: whether it drained the socket, or
+    /// its error, for the next [`Conn::drive`] to take up.
+    read_ahead: Option<io::Result<bool>>,
     /// The engine closed, but the transport still holds bytes (TLS
     /// records, `close_notify`): sent until this deadline, then dropped.
     closing_until: Option<Instant>,
@@ -63,6 +67,7 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
             engine: Engine::new(config, now()),
             body: BodyWriter::default(),
             awaiting_input: false,
+            read_ahead: None,
             closing_until: None,
             _permit: permit,
         }
@@ -76,6 +81,16 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
     /// The server is stopping: finish what is under way, then close.
     pub fn stop(&mut self) -> io::Result<()> {
         Ok(self.engine.handle(Input::Shutdown, now())?)
+    }
+
+    /// Do now the read the next [`Conn::drive`] would begin with (when the
+    /// engine waits for input), so that a worker reads all its ready
+    /// connections before serving any (one look for file changes covers
+    /// them all: see `file_cache`).
+    pub fn read_ahead(&mut self, read_buf: &mut [u8], short_read_drains: bool) {
+        if self.awaiting_input && self.read_ahead.is_none() && self.closing_until.is_none() {
+            self.read_ahead = Some(self.read_into_engine(read_buf, short_read_drains, now()));
+        }
     }
 
     /// Carry out what the engine asks until it must wait for the socket.
@@ -120,7 +135,9 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         // believing the socket is empty (edge-triggered epoll reports new
         // input once).
         let mut drained = false;
-        if self.awaiting_input {
+        if let Some(read) = self.read_ahead.take() {
+            drained = read?;
+        } else if self.awaiting_input {
             // Hand the engine what arrived before it judges its deadline:
             // after a busy spell the wait may have been ours, not the
             // client's (a request that came in time is still served).
@@ -161,6 +178,7 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                 Ok(false)
             }
             Ok(n) => {
+                file_cache::note_input();
                 let drained = short_read_drains && n < read_buf.len() && self.transport.short_read_drains();
                 self.engine.handle(Input::Bytes(&read_buf[..n]), now)?;
                 Ok(drained)

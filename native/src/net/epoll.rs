@@ -75,7 +75,8 @@ struct Worker {
     app: Arc<App>,
     admission: Arc<Admission>,
     stop: Arc<Stop>,
-    conns: HashMap<u64, Slot>,
+    /// By token (our own counter: no untrusted keys, so a quick hasher).
+    conns: HashMap<u64, Slot, foldhash::fast::RandomState>,
     /// Connections to drive again once this round's events are handled.
     again: Vec<u64>,
     next_token: u64,
@@ -111,7 +112,7 @@ impl Worker {
             app,
             admission,
             stop,
-            conns: HashMap::new(),
+            conns: HashMap::default(),
             again: Vec::new(),
             next_token: 0,
             read_buf: vec![0u8; 64 * 1024],
@@ -145,6 +146,16 @@ impl Worker {
                     log::line("-", &format!("epoll_wait failed: {e}"));
                     std::thread::sleep(Duration::from_millis(10));
                     continue;
+                }
+            }
+            // Every ready connection's input first, then the serving: the
+            // small-file cache then looks for file changes once for all
+            // of it rather than once a request.
+            for ev in events.iter().copied() {
+                let (data, flags) = (ev.data, ev.flags);
+                if let Some(slot) = self.conns.get_mut(&data.u64()) {
+                    let peer_closed = flags.intersects(EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR);
+                    slot.conn.read_ahead(&mut self.read_buf, !peer_closed);
                 }
             }
             for ev in events.iter().copied() {

@@ -60,10 +60,12 @@ pub fn run(listener: TcpListener, app: Arc<App>, stop: Arc<Stop>) -> anyhow::Res
     Ok(())
 }
 
-/// A connection, whether it is registered for writability, and its
-/// client's address (for `--auth`'s failure counts).
+/// A connection, whether and how it is registered with epoll, and its
+/// handler.
 struct Slot {
     conn: Conn<ClientStream, StaticBody>,
+    /// Added to the epoll set (only once it first has to wait).
+    registered: bool,
     want_write: bool,
     /// The connection's own handler: an upload or a login under way is
     /// the state of one connection.
@@ -253,14 +255,12 @@ impl Worker {
         };
         let token = self.next_token;
         self.next_token += 1;
-        if epoll::add(&self.epoll, &stream, EventData::new_u64(token), read_flags(false)).is_err() {
-            return;
-        }
         let Ok(stream) = client_stream(stream, self.app.tls.as_ref()) else { return };
         let conn = Conn::new(stream, Arc::clone(&self.app.config), client, permit);
         let handler = self.app.guarded_static_handler(peer.ip());
-        self.conns.insert(token, Slot { conn, want_write: false, handler });
-        // The request may already be there.
+        self.conns.insert(token, Slot { conn, registered: false, want_write: false, handler });
+        // The request is usually there already: a connection answered and
+        // closed at once never needs registering with epoll.
         self.ready(token, false);
     }
 
@@ -289,9 +289,18 @@ impl Worker {
             self.conns.remove(&token);
             return;
         };
-        if want_write != slot.want_write {
+        let fd = slot.conn.transport.wait_fd();
+        if !slot.registered {
+            // Registering reports readiness that is already there (edge-
+            // triggered too), so nothing that came since the read is missed.
+            if epoll::add(&self.epoll, fd, EventData::new_u64(token), read_flags(want_write)).is_err() {
+                self.conns.remove(&token);
+                return;
+            }
+            slot.registered = true;
             slot.want_write = want_write;
-            let fd = slot.conn.transport.wait_fd();
+        } else if want_write != slot.want_write {
+            slot.want_write = want_write;
             let _ = epoll::modify(&self.epoll, fd, EventData::new_u64(token), read_flags(want_write));
         }
     }

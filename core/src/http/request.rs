@@ -66,7 +66,8 @@ impl RequestHead {
             version: Version::HTTP_09,
             version_text: String::new(),
             request_line: String::new(),
-            headers: Headers::default(),
+            // A browser's head fits without regrowing.
+            headers: Headers::with_capacity(16, 512),
             framing: BodyFraming::None,
         }
     }

@@ -254,6 +254,9 @@ pub struct Engine<B> {
     in_flight: Option<InFlight>,
 }
 
+/// Room made in the output buffer for a response head.
+const HEAD_ROOM: usize = 512;
+
 impl<B> Engine<B> {
     /// An engine for a connection accepted at `now`: its head deadline
     /// starts now.
@@ -663,6 +666,9 @@ impl<B> Engine<B> {
                 body_queued: 0,
             });
         }
+        // A connection's first head: room for a typical one at once, not
+        // grown step by step (the buffer is kept for the next).
+        self.out.reserve(HEAD_ROOM);
         let started = if let Body::Chunked(_) = body {
             self.conn.start_chunked_response(&head, now.wall, &mut self.out)
         } else {

@@ -179,6 +179,32 @@ fn changes_are_seen_on_the_very_next_request() {
     }
 }
 
+/// A file reached through a link (to another directory, or through a
+/// linked directory) is still seen changed: its own directory may be
+/// watched by no one.
+#[test]
+fn files_reached_through_links_are_never_stale() {
+    let dir = TempDir::new("cache-symlinks");
+    let root = dir.path();
+    fs::create_dir_all(root.join("a")).unwrap();
+    fs::create_dir_all(root.join("b")).unwrap();
+    fs::write(root.join("a/real.txt"), b"one\n").unwrap();
+    std::os::unix::fs::symlink("../a/real.txt", root.join("b/link.txt")).unwrap();
+    std::os::unix::fs::symlink("a", root.join("c")).unwrap();
+    // One server per path: a watch taken for one must not cover the other.
+    for path in ["/b/link.txt", "/c/real.txt"] {
+        let server = Server::start(root, &[]);
+        let addr = server.addr;
+        let mut c = Client::new(addr);
+        for round in 0..10 {
+            check(&mut c, addr, root, path, &format!("{round}"));
+            check(&mut c, addr, root, path, &format!("{round}"));
+            fs::write(root.join("a/real.txt"), format!("{path} round {round}\n")).unwrap();
+        }
+        check(&mut c, addr, root, path, "last");
+    }
+}
+
 /// With the watch budget (lowered for the test) filled, files under
 /// directories beyond it are served uncached, and right.
 #[test]

@@ -125,6 +125,14 @@ impl NativeFiles {
         }
     }
 
+    /// Whether `path` names a symbolic link itself (the directories on
+    /// the way followed).
+    fn is_symlink(&self, path: &LocalPath) -> bool {
+        relative(path)
+            .and_then(|rel| Ok(rfs::statat(&self.root.dir, rel, AtFlags::SYMLINK_NOFOLLOW)?))
+            .map_or(true, |st| rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Symlink)
+    }
+
     /// `path`'s real location relative to the real root, or `NotFound`
     /// when it is outside.
     fn inside_root(&self, path: &Path) -> io::Result<PathBuf> {
@@ -292,8 +300,10 @@ impl Files for NativeFiles {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
         }
         // One name only: a write through another link would show in no
-        // watched directory.
-        if caching && meta.len <= file_cache::MAX_FILE && st.st_nlink == 1 {
+        // watched directory; and not reached through a symbolic link as
+        // its last step: the file's own directory may be watched by no one
+        // (links on the way to it are directories, whose watches follow).
+        if caching && meta.len <= file_cache::MAX_FILE && st.st_nlink == 1 && !self.is_symlink(path) {
             if let Some(bytes) = read_exactly(&fd, meta.len) {
                 let bytes: Arc<[u8]> = bytes.into();
                 file_cache::insert(path.clone(), Arc::clone(&bytes), meta);

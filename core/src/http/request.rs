@@ -66,8 +66,8 @@ impl RequestHead {
             version: Version::HTTP_09,
             version_text: String::new(),
             request_line: String::new(),
-            // A browser's head fits without regrowing.
-            headers: Headers::with_capacity(16, 512),
+            // A small head fits without regrowing (a browser's grows once).
+            headers: Headers::with_capacity(8, 256),
             framing: BodyFraming::None,
         }
     }

@@ -255,7 +255,7 @@ pub struct Engine<B> {
 }
 
 /// Room made in the output buffer for a response head.
-const HEAD_ROOM: usize = 512;
+const HEAD_ROOM: usize = 320;
 
 impl<B> Engine<B> {
     /// An engine for a connection accepted at `now`: its head deadline

@@ -205,6 +205,66 @@ fn files_reached_through_links_are_never_stale() {
     }
 }
 
+/// Files over the in-memory limit are kept open instead: edited in
+/// place (same size and not), truncated, replaced or deleted, they too
+/// come back as they are on disk, whole and by range.
+#[test]
+fn large_files_kept_open_are_never_stale() {
+    let dir = TempDir::new("cache-large");
+    let root = dir.path();
+    let big = |round: u32, len: usize| -> Vec<u8> {
+        (0..len).map(|i| b'a' + ((i as u32 + round) % 26) as u8).collect()
+    };
+    fs::write(root.join("big.bin"), big(0, 100_000)).unwrap();
+    let server = Server::start(root, &[]);
+    let addr = server.addr;
+    let mut c = Client::new(addr);
+    let range = |round: &str| {
+        let reply = parse_response(&get(
+            addr,
+            "GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=70000-70009\r\nConnection: close\r\n\r\n",
+        ));
+        match fs::read(root.join("big.bin")) {
+            Ok(disk) if disk.len() > 70_000 => {
+                assert_eq!(reply.status(), 206, "{round}");
+                assert_eq!(reply.body, disk[70_000..disk.len().min(70_010)], "{round}: stale range");
+            }
+            Ok(_) => assert_eq!(reply.status(), 416, "{round}"),
+            Err(_) => assert_eq!(reply.status(), 404, "{round}"),
+        }
+    };
+    let held_open = || {
+        fs::read_dir(format!("/proc/{}/fd", server.child.id()))
+            .unwrap()
+            .filter_map(|e| fs::read_link(e.unwrap().path()).ok())
+            .any(|target| target.ends_with("big.bin"))
+    };
+    for round in 1..8u32 {
+        check(&mut c, addr, root, "/big.bin", &format!("{round}: before"));
+        range(&format!("{round}: before"));
+        assert!(held_open(), "{round}: the cache keeps the large file open");
+        match round % 4 {
+            // In place, the same size: only the bytes (and the time) change.
+            0 => fs::write(root.join("big.bin"), big(round, 100_000)).unwrap(),
+            1 => fs::write(root.join("big.bin"), big(round, 150_000 + round as usize)).unwrap(),
+            2 => {
+                fs::write(root.join(".big.tmp"), big(round, 90_000)).unwrap();
+                fs::rename(root.join(".big.tmp"), root.join("big.bin")).unwrap();
+            }
+            _ => fs::OpenOptions::new()
+                .write(true)
+                .open(root.join("big.bin"))
+                .unwrap()
+                .set_len(70_005)
+                .unwrap(),
+        }
+        check(&mut c, addr, root, "/big.bin", &format!("{round}: after"));
+        range(&format!("{round}: after"));
+    }
+    fs::remove_file(root.join("big.bin")).unwrap();
+    check(&mut c, addr, root, "/big.bin", "deleted");
+}
+
 /// With the watch budget (lowered for the test) filled, files under
 /// directories beyond it are served uncached, and right.
 #[test]

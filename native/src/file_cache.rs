@@ -1,6 +1,8 @@
-//! Small files kept in memory by each event-loop worker, never stale.
+//! Small files kept in memory by each event-loop worker, and larger ones
+//! kept open, never stale.
 //!
-//! A hit answers from memory without opening, `fstat`ing, reading or
+//! A hit answers from memory (or, for a file over [`MAX_FILE`], from its
+//! descriptor, read by offset) without opening, `fstat`ing, reading or
 //! closing the file. Before a hit the worker reads its inotify descriptor
 //! (one non-blocking `read`) if any request bytes were read since it last
 //! did: any change under a directory the cached files were reached through
@@ -16,7 +18,8 @@
 //! rule simple enough to trust.
 //!
 //! What is not cached (served the usual way, as if there were no cache):
-//! files over [`MAX_FILE`], files with more than one hard link (a write
+//! files with more than one hard link, files reached through a symbolic
+//! link as the last step (their own directory may be unwatched) (a write
 //! through another name would reach no watched directory), anything when
 //! inotify is unavailable or its watch limit is reached (`ENOSPC`), and
 //! everything outside the event loop's workers (the CGI server's threads).
@@ -29,6 +32,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
+use std::fs::File;
 use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -47,6 +51,8 @@ pub const MAX_FILE: u64 = 64 * 1024;
 pub const MAX_BYTES: usize = 32 << 20;
 /// Most files kept per worker.
 pub const MAX_ENTRIES: usize = 8192;
+/// Most files over [`MAX_FILE`] kept open per worker.
+const MAX_OPEN: usize = 64;
 /// Most directories watched per worker (the kernel's own limit, per user,
 /// may be lower: then `ENOSPC`, and what needs more watches is not cached).
 const MAX_WATCHES: usize = 4096;
@@ -66,9 +72,29 @@ fn watched_events() -> WatchFlags {
         | WatchFlags::ONLYDIR
 }
 
+/// What is kept of a file.
+#[derive(Clone)]
+pub enum Held {
+    /// A small file's bytes.
+    Bytes(Arc<[u8]>),
+    /// A larger file, open: its bytes are read by offset (`pread`,
+    /// `sendfile`), never by its position, so replies may share it.
+    Open(Arc<File>),
+}
+
 struct Entry {
-    bytes: Arc<[u8]>,
+    held: Held,
     meta: Metadata,
+}
+
+impl Entry {
+    /// Bytes held in memory, and descriptors held open.
+    fn weight(&self) -> (usize, usize) {
+        match &self.held {
+            Held::Bytes(bytes) => (bytes.len(), 0),
+            Held::Open(_) => (0, 1),
+        }
+    }
 }
 
 /// One worker's cache.
@@ -79,6 +105,7 @@ struct FileCache {
     watched: HashSet<PathBuf>,
     entries: LruCache<LocalPath, Entry, RandomState>,
     bytes: usize,
+    open: usize,
     max_watches: usize,
     /// inotify cannot be used here (no descriptor): serve uncached.
     unavailable: bool,
@@ -121,8 +148,8 @@ pub fn enabled() -> bool {
     CACHE.with(|c| c.borrow().as_ref().is_some_and(|cache| !cache.unavailable))
 }
 
-/// The cached bytes and metadata of `path`, if nothing changed since.
-pub fn lookup(path: &LocalPath) -> Option<(Arc<[u8]>, Metadata)> {
+/// What is kept of `path` and its metadata, if nothing changed since.
+pub fn lookup(path: &LocalPath) -> Option<(Held, Metadata)> {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let cache = c.as_mut()?;
@@ -133,7 +160,7 @@ pub fn lookup(path: &LocalPath) -> Option<(Arc<[u8]>, Metadata)> {
             cache.notice_changes();
         }
         let entry = cache.entries.get(path)?;
-        Some((Arc::clone(&entry.bytes), entry.meta))
+        Some((entry.held.clone(), entry.meta))
     })
 }
 
@@ -150,11 +177,12 @@ pub fn watch(dirs: &[PathBuf]) -> bool {
     })
 }
 
-/// Keep `bytes` as what `path` holds, read after [`watch`] succeeded.
-pub fn insert(path: LocalPath, bytes: Arc<[u8]>, meta: Metadata) {
+/// Keep `held` as what `path` holds, read or opened after [`watch`]
+/// succeeded.
+pub fn insert(path: LocalPath, held: Held, meta: Metadata) {
     CACHE.with(|c| {
         if let Some(cache) = c.borrow_mut().as_mut() {
-            cache.insert(path, bytes, meta);
+            cache.insert(path, Entry { held, meta });
         }
     })
 }
@@ -185,6 +213,7 @@ impl FileCache {
                 RandomState::default(),
             ),
             bytes: 0,
+            open: 0,
             max_watches,
             unavailable: false,
         }
@@ -206,6 +235,7 @@ impl FileCache {
     fn clear(&mut self) {
         self.entries.clear();
         self.bytes = 0;
+        self.open = 0;
         self.watched.clear();
         self.inotify = None;
     }
@@ -243,19 +273,28 @@ impl FileCache {
         true
     }
 
-    fn insert(&mut self, path: LocalPath, bytes: Arc<[u8]>, meta: Metadata) {
-        if self.inotify.is_none() || bytes.len() as u64 > MAX_FILE {
+    fn insert(&mut self, path: LocalPath, entry: Entry) {
+        let (bytes, open) = entry.weight();
+        if self.inotify.is_none() || bytes as u64 > MAX_FILE {
             return;
         }
-        self.bytes += bytes.len();
-        if let Some((_, old)) = self.entries.push(path, Entry { bytes, meta }) {
-            self.bytes -= old.bytes.len();
+        self.bytes += bytes;
+        self.open += open;
+        if let Some((_, old)) = self.entries.push(path, entry) {
+            self.forget(&old);
         }
-        while self.bytes > MAX_BYTES {
+        while self.bytes > MAX_BYTES || self.open > MAX_OPEN {
             match self.entries.pop_lru() {
-                Some((_, old)) => self.bytes -= old.bytes.len(),
+                Some((_, old)) => self.forget(&old),
                 None => break,
             }
         }
+    }
+
+    /// Take what an entry held off the totals.
+    fn forget(&mut self, entry: &Entry) {
+        let (bytes, open) = entry.weight();
+        self.bytes -= bytes;
+        self.open -= open;
     }
 }

@@ -23,7 +23,7 @@ use httpserver_core::{Files, Metadata};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
 
 use crate::compress::{Compressor, ENCODINGS};
-use crate::file_cache;
+use crate::file_cache::{self, Held};
 use crate::upload::NativeUpload;
 
 /// A file reply's body: the file, read by offset, or (`--compress`) the
@@ -33,6 +33,17 @@ pub enum StaticBody {
     Compressed(Box<Compressor>),
     /// A small file's bytes, from the worker's cache (`file_cache`).
     Cached(Arc<[u8]>),
+    /// A larger file the worker's cache keeps open (read by offset only).
+    Shared(Arc<File>),
+}
+
+impl From<Held> for StaticBody {
+    fn from(held: Held) -> StaticBody {
+        match held {
+            Held::Bytes(bytes) => StaticBody::Cached(bytes),
+            Held::Open(file) => StaticBody::Shared(file),
+        }
+    }
 }
 
 /// How paths below the root are resolved.
@@ -284,8 +295,8 @@ impl Files for NativeFiles {
     }
 
     fn open(&mut self, path: &LocalPath) -> io::Result<(StaticBody, Metadata)> {
-        if let Some((bytes, meta)) = file_cache::lookup(path) {
-            return Ok((StaticBody::Cached(bytes), meta));
+        if let Some((held, meta)) = file_cache::lookup(path) {
+            return Ok((held.into(), meta));
         }
         // The directories on the way are watched before the file is opened
         // and read: a change from then on empties the cache.
@@ -303,10 +314,15 @@ impl Files for NativeFiles {
         // watched directory; and not reached through a symbolic link as
         // its last step: the file's own directory may be watched by no one
         // (links on the way to it are directories, whose watches follow).
-        if caching && meta.len <= file_cache::MAX_FILE && st.st_nlink == 1 && !self.is_symlink(path) {
+        if caching && st.st_nlink == 1 && !self.is_symlink(path) {
+            if meta.len > file_cache::MAX_FILE {
+                let file = Arc::new(File::from(fd));
+                file_cache::insert(path.clone(), Held::Open(Arc::clone(&file)), meta);
+                return Ok((StaticBody::Shared(file), meta));
+            }
             if let Some(bytes) = read_exactly(&fd, meta.len) {
                 let bytes: Arc<[u8]> = bytes.into();
-                file_cache::insert(path.clone(), Arc::clone(&bytes), meta);
+                file_cache::insert(path.clone(), Held::Bytes(Arc::clone(&bytes)), meta);
                 return Ok((StaticBody::Cached(bytes), meta));
             }
         }

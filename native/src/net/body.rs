@@ -49,6 +49,7 @@ impl BodySource for StaticBody {
             StaticBody::File(f) => BodyView::File(f),
             StaticBody::Compressed(c) => BodyView::Stream(c),
             StaticBody::Cached(bytes) => BodyView::Memory(bytes),
+            StaticBody::Shared(file) => BodyView::File(file),
         }
     }
 }

@@ -501,7 +501,8 @@ impl Connection {
             Writing::Sending { .. } => return Err(UsageError::HeadAlreadySent),
             Writing::Idle | Writing::Closed => return Err(UsageError::NoRequestPending),
         };
-        let chunked = chunked && answering.chunked_ok && head.content_length().is_none();
+        let length = head.content_length();
+        let chunked = chunked && answering.chunked_ok && length.is_none();
         // The body a GET would get; a HEAD decides persistence from it too,
         // so that its head says what the GET's would (RFC 9110 9.3.2).
         let get_plan = if status_forbids_body(head.status) {
@@ -511,7 +512,7 @@ impl Connection {
         } else if chunked {
             BodyPlan::Chunked
         } else {
-            match head.content_length() {
+            match length {
                 Some(n) => BodyPlan::Length(n),
                 None => BodyPlan::UntilClose,
             }

@@ -3,6 +3,7 @@
 //! `If-None-Match`, `If-Modified-Since` and `If-Range` evaluated in the
 //! order of section 13.2.2.
 
+use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::http::Headers;
@@ -40,8 +41,23 @@ pub struct EntityTag {
 }
 
 impl EntityTag {
-    /// The tag of the file `meta` describes.
+    /// The tag of the file `meta` describes (the last one computed on
+    /// this thread is kept: a hot file's replies follow one another).
     pub fn of(meta: &Metadata) -> EntityTag {
+        thread_local! {
+            static LAST: Cell<Option<(Metadata, EntityTag)>> = const { Cell::new(None) };
+        }
+        match LAST.with(Cell::get) {
+            Some((seen, tag)) if seen == *meta => tag,
+            _ => {
+                let tag = EntityTag::compute(meta);
+                LAST.with(|last| last.set(Some((*meta, tag))));
+                tag
+            }
+        }
+    }
+
+    fn compute(meta: &Metadata) -> EntityTag {
         let nanos: i128 = match meta.modified.duration_since(UNIX_EPOCH) {
             Ok(d) => d.as_nanos() as i128,
             Err(e) => -(e.duration().as_nanos() as i128),

@@ -58,7 +58,7 @@ clean:
 # instructions per request (callgrind) against nginx, static-web-server,
 # miniserve and python3 -m http.server (installs wrk, nginx and valgrind
 # when missing; the two Rust peers, pinned, into target/bench-peers the
-# first time, a few minutes each); about 17 minutes. BENCH_CASES picks rows
+# first time, a few minutes each); about 19 minutes. BENCH_CASES picks rows
 # (see bench/bench.py). BASELINE=/path/to/httpserver adds an earlier build
 # to every round.
 bench:

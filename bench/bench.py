@@ -4,7 +4,7 @@ static-web-server and miniserve, and `python3 -m http.server`, on loopback,
 with wrk (and callgrind for the instruction counts). Every figure is a
 ratio measured in one run: the servers take turns, round after round, and
 the median of the per-round ratios (ours / theirs) is reported. Prints a
-table and writes target/bench/latest.json. A full run takes about 17
+table and writes target/bench/latest.json. A full run takes about 19
 minutes on this 2-core machine (plus the peers' build, the first time).
 
 Cases (see the performance issue):
@@ -19,6 +19,8 @@ Cases (see the performance issue):
                without saying `Connection: close` in its response, which wrk counts
                as a socket read error per request though every response came whole:
                a probe (one raw request per server) notes this under the row
+  2b close11  the same with -p HTTP/1.1 for us and CPython (both protocol modes):
+               the response then says `Connection: close` itself
   3 large      256 MiB file, 4 connections, MiB/s; each round also measures what
                `iperf3 -P 4` moves over loopback in the same time (the copy limit),
                noted under the row with our ratio to it
@@ -880,6 +882,8 @@ CASES = [
          run=lambda p, st: wrk(p, "/1k.bin", 64)),
     dict(key="close", name="2 new connection per request", unit="req/s", protocol="HTTP/1.0",
          run=lambda p, st: wrk(p, "/1k.bin", 64, ("-H", "Connection: close")), probe=probe_close),
+    dict(key="close11", name="2b the same, -p HTTP/1.1", unit="req/s", protocol="HTTP/1.1",
+         run=lambda p, st: wrk(p, "/1k.bin", 64, ("-H", "Connection: close"))),
     dict(key="large", name="3 256 MiB file, 4 conns", unit="MiB/s", protocol="HTTP/1.1",
          run=lambda p, st: wrk(p, "/256m.bin", 4)),
     dict(key="listing", name="4 listing of 2,000 entries", unit="req/s", protocol="HTTP/1.1",

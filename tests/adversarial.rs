@@ -495,6 +495,15 @@ fn persistence_is_announced() {
         assert_ne!(r.header("Connection"), Some("keep-alive"), "{flags:?}: announced, then closed: {r:?}");
         assert!(pending.is_empty(), "{flags:?}: {}", show(&pending));
         closes_promptly(&mut s, &format!("{flags:?}"));
+        // An HTTP/1.1 client that asks to close is told so too (RFC 9112
+        // 9.6), in the HTTP/1.1 status line's own terms.
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut pending = Vec::new();
+        let r = read_one_response(&mut s, &mut pending);
+        assert_eq!((r.status(), r.header("Connection")), (200, Some("close")), "{flags:?}: {r:?}");
+        closes_promptly(&mut s, &format!("{flags:?}, asked to close"));
         drop(srv);
 
         // Default protocol (HTTP/1.0): one response per connection. A

@@ -352,8 +352,11 @@ fn persistence_is_announced_where_the_client_could_not_tell() {
             Some("close"),
             false,
         ),
-        // The client asked to close, or cannot persist: it knows.
-        (Http11, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", len0(), None, false),
+        // An HTTP/1.1 client that asked to close, answered in HTTP/1.1:
+        // told so all the same (RFC 9112 9.6's SHOULD; the status line
+        // alone reads as persistent).
+        (Http11, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", len0(), Some("close"), false),
+        // An HTTP/1.0 client that cannot persist: it knows.
         (Http11, "GET / HTTP/1.0\r\n\r\n", len0(), None, false),
         // An HTTP/1.0 server never persists: a client that could expect it
         // to is told so (wget would otherwise reuse the connection); a

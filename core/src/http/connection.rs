@@ -104,8 +104,9 @@ struct Answering {
     form: Form,
     client: ClientWants,
     expects_continue: bool,
-    /// HTTP/1.1 on both sides: a body may be chunked.
-    chunked_ok: bool,
+    /// HTTP/1.1 on both sides: a body may be chunked, and persistence is
+    /// both sides' default.
+    both_http11: bool,
 }
 
 impl Answering {
@@ -120,7 +121,7 @@ impl Answering {
         } else {
             Form::Full
         };
-        Answering { form, client: ClientWants::Close, expects_continue: false, chunked_ok: false }
+        Answering { form, client: ClientWants::Close, expects_continue: false, both_http11: false }
     }
 
     fn of(head: &RequestHead, protocol: ServerProtocol) -> Answering {
@@ -146,9 +147,9 @@ impl Answering {
         } else {
             Form::Full
         };
-        let chunked_ok =
+        let both_http11 =
             protocol == ServerProtocol::Http11 && head.version >= Version::HTTP_11 && form != Form::Http09;
-        Answering { form, client, expects_continue, chunked_ok }
+        Answering { form, client, expects_continue, both_http11 }
     }
 }
 
@@ -502,7 +503,7 @@ impl Connection {
             Writing::Idle | Writing::Closed => return Err(UsageError::NoRequestPending),
         };
         let length = head.content_length();
-        let chunked = chunked && answering.chunked_ok && length.is_none();
+        let chunked = chunked && answering.both_http11 && length.is_none();
         // The body a GET would get; a HEAD decides persistence from it too,
         // so that its head says what the GET's would (RFC 9110 9.3.2).
         let get_plan = if status_forbids_body(head.status) {
@@ -555,8 +556,10 @@ impl Connection {
     /// or a broken request stream close it. RFC 9112 section 9.6: a client
     /// that could expect the connection to stay open (HTTP/1.1, or
     /// HTTP/1.0 that asked with `keep-alive`) is told `close`, in either
-    /// server mode; an HTTP/1.0 client whose connection stays open is told
-    /// `keep-alive`, since that is not its default. (CPython does neither.)
+    /// server mode, and so is an HTTP/1.1 one that asked to close when the
+    /// server speaks HTTP/1.1; an HTTP/1.0 client whose connection stays open is
+    /// told `keep-alive`, since that is not its default. (CPython does
+    /// neither.)
     fn persistence(
         &self,
         answering: Answering,
@@ -589,10 +592,14 @@ impl Connection {
         // Whatever the server's version: an HTTP/1.1 client reading an
         // HTTP/1.0 status line may still try to reuse the connection
         // (wget and wrk do), and RFC 9112 9.6 has a server that does not
-        // persist say `close`.
+        // persist say `close`; and where both sides speak HTTP/1.1, an
+        // HTTP/1.1 client that asked to close is told so too (9.6's
+        // SHOULD: without it the response reads as persistent, and wrk,
+        // for one, writes its next request into the closed socket).
         let client_may_persist = answering.client != ClientWants::Close;
+        let say_close = client_may_persist || answering.both_http11;
         let announce = match close {
-            Some(_) if client_may_persist && !reply.close && answering.form != Form::Http09 => Some("close"),
+            Some(_) if say_close && !reply.close && answering.form != Form::Http09 => Some("close"),
             None if answering.client == ClientWants::KeepAlive10 && !reply.keep_alive => Some("keep-alive"),
             _ => None,
         };

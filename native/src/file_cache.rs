@@ -164,6 +164,18 @@ pub fn lookup(path: &LocalPath) -> Option<(Held, Metadata)> {
     })
 }
 
+/// Read what inotify queued now (any change empties the cache), so that
+/// the files it holds open are let go of without waiting for a request.
+pub fn look_for_changes() {
+    CACHE.with(|c| {
+        if let Some(cache) = c.borrow_mut().as_mut() {
+            if !cache.entries.is_empty() {
+                cache.notice_changes();
+            }
+        }
+    })
+}
+
 /// Watch the directories `path` is reached through (`dirs`: the root and
 /// each directory below it on the way), before its bytes are read; false
 /// when they cannot all be watched (then do not cache it).

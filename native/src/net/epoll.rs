@@ -309,6 +309,9 @@ impl Worker {
     /// (and logs a head that never completed).
     fn sweep(&mut self) {
         self.last_sweep = Instant::now();
+        // A deleted or replaced file the cache holds open is let go of
+        // within a sweep, not only at the next request.
+        file_cache::look_for_changes();
         let now = Instant::now();
         let due: Vec<u64> = self
             .conns

@@ -18,9 +18,9 @@
 //! rule simple enough to trust.
 //!
 //! What is not cached (served the usual way, as if there were no cache):
-//! files with more than one hard link, files reached through a symbolic
-//! link as the last step (their own directory may be unwatched) (a write
-//! through another name would reach no watched directory), anything when
+//! files with more than one hard link (a write through another name would
+//! reach no watched directory), files reached through a symbolic link as
+//! the last step (their own directory may be unwatched), anything when
 //! inotify is unavailable or its watch limit is reached (`ENOSPC`), and
 //! everything outside the event loop's workers (the CGI server's threads).
 //! Writes through a shared memory mapping raise no inotify event; a server

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::http::headers::Headers;
+use crate::text::line_breaks_and_high_bytes;
 use crate::time::{format_http_date, unix_seconds};
 
 /// A response's status line and header fields, less `Server` and `Date`,
@@ -205,9 +206,7 @@ pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, value: &str) {
 pub(crate) fn push_latin1(out: &mut Vec<u8>, s: &str) {
     // Every header a server writes is plain ASCII without line breaks.
     let bytes = s.as_bytes();
-    // One pass without early exit, which the compiler vectorises.
-    let special = bytes.iter().fold(false, |found, &b| found | (b >= 0x80) | (b == b'\r') | (b == b'\n'));
-    if !special {
+    if line_breaks_and_high_bytes(bytes) == (false, false) {
         out.extend_from_slice(bytes);
         return;
     }

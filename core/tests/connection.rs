@@ -430,3 +430,46 @@ fn a_bad_body_after_the_reply_closes_without_a_second_reply() {
         assert_eq!(conn.next_event(), None);
     }
 }
+
+/// Whether the response being sent may hold its last bytes for the close:
+/// only when the connection closes after it and the client said it sends
+/// nothing more, from a request that was understood.
+fn close_follows(protocol: ServerProtocol, request: &[u8]) -> bool {
+    let mut conn = Connection::new(config(protocol));
+    conn.receive(request);
+    while let Some(ev) = conn.next_event() {
+        if matches!(ev, Event::EndOfRequest | Event::ProtocolError(_)) {
+            break;
+        }
+    }
+    let head = ResponseHead::new(200).header("Content-Length", "0");
+    let _ = conn.start_response(&head, UNIX_EPOCH, &mut Vec::new()).unwrap();
+    conn.close_follows()
+}
+
+#[test]
+fn close_follows_only_when_the_client_is_done() {
+    use ServerProtocol::{Http10, Http11};
+    let done: [(ServerProtocol, &[u8]); 4] = [
+        (Http10, b"GET / HTTP/1.0\r\n\r\n"),
+        (Http11, b"GET / HTTP/1.0\r\n\r\n"),
+        (Http11, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        (Http10, b"GET / HTTP/0.9\r\n\r\n"),
+    ];
+    for (protocol, request) in done {
+        assert!(close_follows(protocol, request), "{protocol:?} {}", String::from_utf8_lossy(request));
+    }
+    let not_done: [(ServerProtocol, &[u8]); 5] = [
+        // Stays open.
+        (Http11, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        (Http11, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+        // Closes, but the client did not say it was done: it may send more.
+        (Http10, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        // A request that was not understood: its client may still be sending.
+        (Http10, b"GET / HTTP/1.0\r\nBad Header\r\n\r\n"),
+        (Http11, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"), // no Host
+    ];
+    for (protocol, request) in not_done {
+        assert!(!close_follows(protocol, request), "{protocol:?} {}", String::from_utf8_lossy(request));
+    }
+}

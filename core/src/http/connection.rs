@@ -107,6 +107,9 @@ struct Answering {
     /// HTTP/1.1 on both sides: a body may be chunked, and persistence is
     /// both sides' default.
     both_http11: bool,
+    /// A well-formed request whose client will send nothing after it: it
+    /// asked to close, or cannot persist.
+    client_done: bool,
 }
 
 impl Answering {
@@ -121,7 +124,13 @@ impl Answering {
         } else {
             Form::Full
         };
-        Answering { form, client: ClientWants::Close, expects_continue: false, both_http11: false }
+        Answering {
+            form,
+            client: ClientWants::Close,
+            expects_continue: false,
+            both_http11: false,
+            client_done: false,
+        }
     }
 
     fn of(head: &RequestHead, protocol: ServerProtocol) -> Answering {
@@ -149,7 +158,7 @@ impl Answering {
         };
         let both_http11 =
             protocol == ServerProtocol::Http11 && head.version >= Version::HTTP_11 && form != Form::Http09;
-        Answering { form, client, expects_continue, both_http11 }
+        Answering { form, client, expects_continue, both_http11, client_done: client == ClientWants::Close }
     }
 }
 
@@ -157,7 +166,14 @@ impl Answering {
 enum Writing {
     Idle,
     Waiting(Answering),
-    Sending { plan: BodyPlan, sent: u64, close: Option<CloseReason> },
+    /// `client_done`: the connection closes after this response and the
+    /// client sends nothing more (see [`Connection::close_follows`]).
+    Sending {
+        plan: BodyPlan,
+        sent: u64,
+        close: Option<CloseReason>,
+        client_done: bool,
+    },
     Closed,
 }
 
@@ -282,6 +298,17 @@ impl Connection {
         matches!(self.writing, Writing::Sending { .. })
     }
 
+    /// Whether the response being sent is the connection's last and its
+    /// client said it would send nothing after the request (HTTP/1.0
+    /// without `keep-alive`, HTTP/0.9, `Connection: close`): the close then
+    /// follows the response's last byte at once, and a driver may hold that
+    /// byte back to leave with it (TCP: `MSG_MORE`, then the close sends
+    /// data and FIN in one packet). Never for a request that failed, whose
+    /// client may still be sending.
+    pub fn close_follows(&self) -> bool {
+        matches!(self.writing, Writing::Sending { client_done: true, .. })
+    }
+
     /// Whether the connection is finished for good.
     pub fn is_closed(&self) -> bool {
         self.writing == Writing::Closed
@@ -400,7 +427,12 @@ impl Connection {
         self.reading = Reading::Closed;
         match self.writing {
             Writing::Waiting(ref mut a) => {
-                *a = Answering { client: ClientWants::Close, expects_continue: false, ..*a };
+                *a = Answering {
+                    client: ClientWants::Close,
+                    expects_continue: false,
+                    client_done: false,
+                    ..*a
+                };
             }
             Writing::Idle => self.close_now(true),
             Writing::Sending { .. } | Writing::Closed => {}
@@ -545,7 +577,8 @@ impl Connection {
             }
             out.extend_from_slice(b"\r\n");
         }
-        self.writing = Writing::Sending { plan, sent: 0, close };
+        let client_done = close.is_some() && answering.client_done;
+        self.writing = Writing::Sending { plan, sent: 0, close, client_done };
         Ok(plan)
     }
 
@@ -636,7 +669,7 @@ impl Connection {
     /// does, pipelined requests already buffered come out of `next_event`.
     pub fn finish_response(&mut self) -> Result<After, UsageError> {
         let (plan, sent, close) = match self.writing {
-            Writing::Sending { plan, sent, close } => (plan, sent, close),
+            Writing::Sending { plan, sent, close, .. } => (plan, sent, close),
             _ => return Err(UsageError::NoResponseInProgress),
         };
         if let BodyPlan::Length(len) = plan {

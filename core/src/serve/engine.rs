@@ -287,6 +287,18 @@ impl<B> Engine<B> {
         &self.config
     }
 
+    /// Whether the connection closes once the response under way has gone
+    /// out and its client sends nothing more (see
+    /// [`Connection::close_follows`](crate::http::Connection::close_follows)),
+    /// the response's end being what the next [`Output::Write`] or
+    /// [`Output::Body`] writes: a shell may then hold the write that
+    /// finishes it back to leave with the close. Ask before
+    /// [`Engine::poll`]: a `poll` can start that response (this says no
+    /// then, a lost chance only), never make it less final.
+    pub fn close_follows(&self) -> bool {
+        self.conn.close_follows() && self.body.as_ref().map_or(true, |job| !job.read_by_engine)
+    }
+
     /// Whether the connection is over (what [`Output::Close`] says).
     pub fn is_closed(&self) -> bool {
         self.stage == Stage::Closed

@@ -104,6 +104,36 @@ impl Sent {
     }
 }
 
+/// Where a body goes: the transport, and whether the range ends the
+/// connection's last response (the close following at once), so that its
+/// final bytes may wait to leave with the close ([`Transport::write_last`];
+/// never a stream's, whose next bytes may be long in coming).
+pub struct Sink<'t, T: ?Sized> {
+    pub transport: &'t mut T,
+    pub close_follows: bool,
+}
+
+impl<T: Transport + ?Sized> Sink<'_, T> {
+    /// Write as much of `bytes` as the transport takes now (at least one
+    /// byte, or `WouldBlock`); `ends`: they are the last of the range.
+    fn write_some(&mut self, bytes: &[u8], ends: bool) -> io::Result<usize> {
+        let last = ends && self.close_follows;
+        let mut n = 0;
+        while n < bytes.len() {
+            let wrote =
+                if last { self.transport.write_last(&bytes[n..]) } else { self.transport.write(&bytes[n..]) };
+            match wrote {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(k) => n += k,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock && n > 0 => return Ok(n),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// One connection's body writing state: stream bytes read but not yet
 /// written (files need none: they are read again at the next offset).
 #[derive(Debug, Default)]
@@ -118,7 +148,7 @@ impl BodyWriter {
     /// `WouldBlock` error means nothing at all went out.
     pub fn send<T: Transport + ?Sized, S: BodySource + ?Sized>(
         &mut self,
-        transport: &mut T,
+        mut sink: Sink<'_, T>,
         head: &[u8],
         source: &mut S,
         offset: u64,
@@ -127,9 +157,9 @@ impl BodyWriter {
     ) -> io::Result<Sent> {
         let mut sent = Sent::default();
         let result = match source.view() {
-            BodyView::File(file) => send_file(transport, head, file, offset, len, scratch, &mut sent),
-            BodyView::Stream(stream) => self.send_stream(transport, head, stream, len, scratch, &mut sent),
-            BodyView::Memory(bytes) => send_memory(transport, head, bytes, offset, len, scratch, &mut sent),
+            BodyView::File(file) => send_file(&mut sink, head, file, offset, len, scratch, &mut sent),
+            BodyView::Stream(stream) => self.send_stream(&mut sink, head, stream, len, scratch, &mut sent),
+            BodyView::Memory(bytes) => send_memory(&mut sink, head, bytes, offset, len, scratch, &mut sent),
         };
         match result {
             Ok(()) => Ok(sent),
@@ -140,7 +170,7 @@ impl BodyWriter {
 
     fn send_stream<T: Transport + ?Sized>(
         &mut self,
-        transport: &mut T,
+        sink: &mut Sink<'_, T>,
         head: &[u8],
         source: &mut dyn io::Read,
         len: Option<u64>,
@@ -170,7 +200,7 @@ impl BodyWriter {
             scratch.clear();
             scratch.extend_from_slice(&head[sent.head..]);
             scratch.extend_from_slice(&self.unsent);
-            let n = write_some(transport, scratch)?;
+            let n = sink.write_some(scratch, false)?;
             sent.wrote(n, head_left);
             self.unsent.drain(..n.saturating_sub(head_left));
             if n < scratch.len() {
@@ -187,7 +217,7 @@ impl BodyWriter {
 /// A file range: `sendfile` for a large one when the transport allows it,
 /// else `pread` into the head's buffer and one write per chunk.
 fn send_file<T: Transport + ?Sized>(
-    transport: &mut T,
+    sink: &mut Sink<'_, T>,
     head: &[u8],
     file: &File,
     offset: u64,
@@ -196,12 +226,12 @@ fn send_file<T: Transport + ?Sized>(
     sent: &mut Sent,
 ) -> io::Result<()> {
     let mut left = len.unwrap_or(u64::MAX);
-    if left > SMALL_BODY && transport.sendfile_target().is_some() {
+    if left > SMALL_BODY && sink.transport.sendfile_target().is_some() {
         while sent.head < head.len() {
-            let n = write_some(transport, &head[sent.head..])?;
+            let n = sink.write_some(&head[sent.head..], false)?;
             sent.head += n;
         }
-        if let Some(socket) = transport.sendfile_target() {
+        if let Some(socket) = sink.transport.sendfile_target() {
             let mut at = offset;
             while left > 0 {
                 match rustix::fs::sendfile(socket, file, Some(&mut at), left.min(SENDFILE_MAX) as usize) {
@@ -249,7 +279,7 @@ fn send_file<T: Transport + ?Sized>(
             sent.ended = source_ended;
             return Ok(());
         }
-        let n = write_some(transport, &scratch[..filled])?;
+        let n = sink.write_some(&scratch[..filled], want as u64 >= left)?;
         sent.wrote(n, head_left);
         let body = n.saturating_sub(head_left);
         at += body as u64;
@@ -275,7 +305,7 @@ fn copy_at(bytes: &[u8], offset: u64, buf: &mut [u8]) -> usize {
 /// [`send_file`] for bytes in memory: the head and the range leave in one
 /// write (through `scratch`), then the rest as the transport takes it.
 fn send_memory<T: Transport + ?Sized>(
-    transport: &mut T,
+    sink: &mut Sink<'_, T>,
     head: &[u8],
     bytes: &[u8],
     offset: u64,
@@ -295,34 +325,13 @@ fn send_memory<T: Transport + ?Sized>(
     scratch.extend_from_slice(body);
     let mut at = 0;
     while at < scratch.len() {
-        let n = match write_some(transport, &scratch[at..]) {
-            Ok(n) => n,
-            Err(e) => {
-                return Err(e);
-            }
-        };
+        let n = sink.write_some(&scratch[at..], true)?;
         sent.wrote(n, head.len().saturating_sub(at));
         at += n;
     }
     // Fewer bytes than the head promised: the connection must end.
     sent.ended = short || len.is_none();
     Ok(())
-}
-
-/// Write as much of `bytes` as the transport takes now (at least one
-/// byte, or `WouldBlock`).
-fn write_some<T: Transport + ?Sized>(transport: &mut T, bytes: &[u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < bytes.len() {
-        match transport.write(&bytes[n..]) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(k) => n += k,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock && n > 0 => return Ok(n),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]
@@ -334,6 +343,8 @@ mod tests {
     struct Narrow {
         got: Vec<u8>,
         room: usize,
+        /// Where in `got` each `write_last` began.
+        last_at: Vec<usize>,
     }
 
     impl Read for Narrow {
@@ -367,6 +378,10 @@ mod tests {
         fn shutdown_write(&mut self) -> io::Result<()> {
             Ok(())
         }
+        fn write_last(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.last_at.push(self.got.len());
+            self.write(b)
+        }
     }
 
     fn temp_file(data: &[u8]) -> File {
@@ -380,11 +395,18 @@ mod tests {
         let mut file = temp_file(data);
         let head = b"HEAD\r\n\r\n".to_vec();
         let (mut head_pos, mut at, mut left) = (0, offset, len);
-        let mut t = Narrow { got: Vec::new(), room: 0 };
+        let mut t = Narrow { got: Vec::new(), room: 0, last_at: Vec::new() };
         let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
         loop {
             t.room = room;
-            match writer.send(&mut t, &head[head_pos..], &mut file, at, Some(left), &mut scratch) {
+            match writer.send(
+                Sink { transport: &mut t, close_follows: false },
+                &head[head_pos..],
+                &mut file,
+                at,
+                Some(left),
+                &mut scratch,
+            ) {
                 Ok(sent) => {
                     head_pos += sent.head;
                     at += sent.body;
@@ -420,6 +442,32 @@ mod tests {
         assert_eq!(got, b"HEAD\r\n\r\nabc");
     }
 
+    /// Where the writes of `len` bytes of `source` through `write_last`
+    /// begin.
+    fn held_back(source: &mut dyn BodySource, len: u64, close_follows: bool) -> Vec<usize> {
+        let mut t = Narrow { got: Vec::new(), room: usize::MAX, last_at: Vec::new() };
+        let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
+        let sink = Sink { transport: &mut t, close_follows };
+        let sent = writer.send(sink, b"H\r\n\r\n", source, 0, Some(len), &mut scratch).unwrap();
+        assert_eq!(sent.body, len);
+        t.last_at
+    }
+
+    #[test]
+    fn only_the_bytes_that_end_a_final_response_may_wait_for_the_close() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut file = temp_file(&data);
+        // Head and body in one write.
+        assert_eq!(held_back(&mut file, 1000, true), [0]);
+        assert_eq!(held_back(&mut StaticBody::Cached(data.clone().into()), 1000, true), [0]);
+        // The connection stays open.
+        assert_eq!(held_back(&mut file, 1000, false), []);
+        // A stream's next bytes may be long in coming.
+        assert_eq!(held_back(&mut Stream(std::io::Cursor::new(data.clone())), 1000, true), []);
+        // Chunk by chunk: only the last.
+        assert_eq!(held_back(&mut file, 3 * CHUNK as u64, true), [5 + 2 * CHUNK]);
+    }
+
     /// A script's output, as far as the writer can tell.
     struct Stream(std::io::Cursor<Vec<u8>>);
 
@@ -434,12 +482,21 @@ mod tests {
         // A script saying Content-Length: 50000 and writing 100000 bytes,
         // to a socket that takes 3000 at a time.
         let mut source = Stream(std::io::Cursor::new(vec![b'x'; 100_000]));
-        let mut t = Narrow { got: Vec::new(), room: 0 };
+        let mut t = Narrow { got: Vec::new(), room: 0, last_at: Vec::new() };
         let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
         let mut left = 50_000u64;
         while left > 0 {
             t.room = 3000;
-            let sent = writer.send(&mut t, b"", &mut source, 0, Some(left), &mut scratch).unwrap();
+            let sent = writer
+                .send(
+                    Sink { transport: &mut t, close_follows: false },
+                    b"",
+                    &mut source,
+                    0,
+                    Some(left),
+                    &mut scratch,
+                )
+                .unwrap();
             assert!(!sent.ended);
             left -= sent.body;
         }
@@ -449,13 +506,22 @@ mod tests {
     #[test]
     fn streams_keep_what_the_socket_did_not_take() {
         let mut source = Stream(std::io::Cursor::new(b"0123456789".repeat(10_000)));
-        let mut t = Narrow { got: Vec::new(), room: 0 };
+        let mut t = Narrow { got: Vec::new(), room: 0, last_at: Vec::new() };
         let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
         let mut head_pos = 0;
         let head = b"H\r\n\r\n";
         loop {
             t.room = 3000;
-            let sent = writer.send(&mut t, &head[head_pos..], &mut source, 0, None, &mut scratch).unwrap();
+            let sent = writer
+                .send(
+                    Sink { transport: &mut t, close_follows: false },
+                    &head[head_pos..],
+                    &mut source,
+                    0,
+                    None,
+                    &mut scratch,
+                )
+                .unwrap();
             head_pos += sent.head;
             if sent.ended {
                 break;

@@ -12,7 +12,7 @@ use httpserver_core::{Config, Engine, Handler, Input, Now, Output};
 use crate::file_cache;
 use crate::log;
 use crate::net::admission::Permit;
-use crate::net::body::{self, BodySource, BodyWriter};
+use crate::net::body::{self, BodySource, BodyWriter, Sink};
 use crate::net::transport::Transport;
 
 /// What a connection waits for after [`Conn::drive`].
@@ -200,9 +200,11 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         let mut reads = 0;
         loop {
             let now = now();
+            // Asked first: the output borrows the engine.
+            let close_follows = self.engine.close_follows();
             match self.engine.poll(handler, now) {
                 Output::Log(entry) => log::entry(&self.client, entry),
-                Output::Write(bytes) => match self.transport.write(bytes) {
+                Output::Write(bytes) => match write(&mut self.transport, bytes, close_follows) {
                     Ok(0) => return Err(ErrorKind::WriteZero.into()),
                     Ok(n) if n < bytes.len() => {
                         // A short write: the socket is full; trying again
@@ -216,7 +218,8 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                     Err(e) => return Err(e),
                 },
                 Output::Body { head, source, offset, len } => {
-                    match self.body.send(&mut self.transport, head, source, offset, len, scratch) {
+                    let sink = Sink { transport: &mut self.transport, close_follows };
+                    match self.body.send(sink, head, source, offset, len, scratch) {
                         Ok(sent) => {
                             // A stream (a script's output) may have kept
                             // us waiting: report with the time it is now.
@@ -261,6 +264,16 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                 Output::Close => return Ok(Wait::Closed),
             }
         }
+    }
+}
+
+/// A write of the engine's bytes; `close_follows`: they end the
+/// connection (see [`Engine::close_follows`]).
+fn write<T: Transport>(transport: &mut T, bytes: &[u8], close_follows: bool) -> io::Result<usize> {
+    if close_follows {
+        transport.write_last(bytes)
+    } else {
+        transport.write(bytes)
     }
 }
 

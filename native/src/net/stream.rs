@@ -74,6 +74,13 @@ impl Transport for ClientStream {
         }
     }
 
+    fn write_last(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            ClientStream::Tcp(s) => s.write_last(buf),
+            ClientStream::Tls(s) => s.write_last(buf),
+        }
+    }
+
     fn flush_pending(&mut self) -> io::Result<bool> {
         match self {
             ClientStream::Tcp(s) => s.flush_pending(),

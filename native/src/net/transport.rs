@@ -6,6 +6,8 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 
+use rustix::net::SendFlags;
+
 /// A connection's byte stream, non-blocking: reads and writes may answer
 /// `WouldBlock`; [`Transport::wait_fd`] says when to try again.
 pub trait Transport: Read + Write {
@@ -18,6 +20,13 @@ pub trait Transport: Read + Write {
 
     /// Shut the write side (half-close) before a lingering close.
     fn shutdown_write(&mut self) -> io::Result<()>;
+
+    /// [`Write::write`] for the bytes that end the connection's last
+    /// response, the close following at once: a transport may hold them
+    /// back to leave with it.
+    fn write_last(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write(buf)
+    }
 
     /// Whether a read shorter than the buffer means the socket has no
     /// more input now (true of TCP; not of TLS, whose reads give one record
@@ -49,5 +58,12 @@ impl Transport for TcpStream {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
+    }
+
+    /// `MSG_MORE`: the kernel keeps the tail for the close, whose FIN then
+    /// rides on it (one packet fewer per connection, as nginx's
+    /// `tcp_nopush` gets with TCP_CORK, without a setsockopt).
+    fn write_last(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(rustix::net::send(&*self, buf, SendFlags::MORE | SendFlags::NOSIGNAL)?)
     }
 }

@@ -71,6 +71,25 @@ pub(crate) fn line_breaks_and_high_bytes(bytes: &[u8]) -> (bool, bool) {
     (breaks, high)
 }
 
+/// Whether `bytes` holds a NUL, CR or LF, and whether a byte at or above
+/// 0x80, eight bytes at a step (every request field's value is checked).
+pub(crate) fn controls_and_high_bytes(bytes: &[u8]) -> (bool, bool) {
+    let (mut controls, mut high) = (false, false);
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let word = word_at(bytes, at);
+        high |= word & TOPS != 0;
+        controls |=
+            has_zero_byte(word) | has_zero_byte(word ^ (ONES * 0x0d)) | has_zero_byte(word ^ (ONES * 0x0a));
+        at += 8;
+    }
+    for &b in &bytes[at..] {
+        controls |= b == 0 || b == b'\r' || b == b'\n';
+        high |= b >= 0x80;
+    }
+    (controls, high)
+}
+
 /// `n` in decimal, appended without the formatting machinery (numbers
 /// in every response head and log line).
 pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
@@ -84,8 +103,10 @@ pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    // ASCII digits: always a string.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+    // A char at a time: cheaper than proving the digits UTF-8.
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
 }
 
 /// The bytes of a Latin-1 decoded string (each char up to U+00FF is one
@@ -163,7 +184,7 @@ pub(crate) fn html_escape_into(out: &mut Vec<u8>, s: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_byte, line_breaks_and_high_bytes, push_decimal, py_repr};
+    use super::{controls_and_high_bytes, find_byte, line_breaks_and_high_bytes, push_decimal, py_repr};
 
     #[test]
     fn word_scans_agree_with_byte_scans() {
@@ -178,6 +199,8 @@ mod tests {
                 let breaks = slice.iter().any(|&b| b == b'\r' || b == b'\n');
                 let high = slice.iter().any(|&b| b >= 0x80);
                 assert_eq!(line_breaks_and_high_bytes(slice), (breaks, high), "{slice:?}");
+                let controls = breaks || slice.contains(&0);
+                assert_eq!(controls_and_high_bytes(slice), (controls, high), "{slice:?}");
             }
         }
     }

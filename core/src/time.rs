@@ -4,7 +4,7 @@
 //! whose `fmt_http_date` panics on times before 1970; a file's mtime can be
 //! anything, and CPython formats pre-epoch times without complaint.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -120,21 +120,18 @@ pub fn push_http_date(s: &mut String, secs: i64) {
 /// `Last-Modified` is mostly the same as the last reply's.
 pub(crate) fn push_http_date_memo(s: &mut String, secs: i64) {
     thread_local! {
-        static MEMO: Cell<(i64, [u8; 29])> = const { Cell::new((i64::MIN, [0; 29])) };
+        // Kept as text: no UTF-8 check on the way out.
+        static MEMO: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
     }
-    let (at, text) = MEMO.with(Cell::get);
-    if at == secs {
-        if let Ok(text) = std::str::from_utf8(&text) {
-            s.push_str(text);
-            return;
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.0 != secs {
+            memo.1.clear();
+            push_http_date(&mut memo.1, secs);
+            memo.0 = secs;
         }
-    }
-    let start = s.len();
-    push_http_date(s, secs);
-    // The usual 29 bytes (years 0 to 9999) are kept.
-    if let Ok(text) = <[u8; 29]>::try_from(&s.as_bytes()[start..]) {
-        MEMO.with(|memo| memo.set((secs, text)));
-    }
+        s.push_str(&memo.1);
+    });
 }
 
 /// `n` (below 100) as two decimal digits.

@@ -24,16 +24,19 @@ pub struct Headers {
     names: u64,
 }
 
-/// The bit of `names` a name sets: from its length and its first and last
-/// letters, case-insensitively, so that the names a server asks for fall
-/// on different bits.
+/// The bit of `names` a name sets: from its length and its first, middle
+/// and last letters, case-insensitively, mixed so that the 32 names
+/// clients send and servers look up most (`Host`, `Range`,
+/// `If-None-Match`, `User-Agent`, `Accept-Encoding`, `Content-Length`...)
+/// fall on 32 different bits (the test below holds it to that).
 fn name_bit(name: &str) -> u64 {
     let bytes = name.as_bytes();
-    let (first, last) = match (bytes.first(), bytes.last()) {
-        (Some(f), Some(l)) => (f.to_ascii_lowercase(), l.to_ascii_lowercase()),
-        _ => (0, 0),
-    };
-    let mix = bytes.len().wrapping_mul(7) ^ usize::from(first).wrapping_mul(3) ^ usize::from(last);
+    let lower = |i: usize| usize::from(bytes.get(i).map_or(0, u8::to_ascii_lowercase));
+    let len = bytes.len();
+    let mix = len.wrapping_mul(24)
+        ^ lower(0).wrapping_mul(9)
+        ^ lower(len.wrapping_sub(1)).wrapping_mul(13)
+        ^ lower(len / 2).wrapping_mul(5);
     1 << (mix % 64)
 }
 
@@ -62,17 +65,21 @@ impl Headers {
         if self.names & name_bit(name) == 0 {
             return None;
         }
-        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.fields.iter().find(|f| self.name_is(f, name)).map(|f| &self.text[f.name_end + 2..f.end])
+    }
+
+    /// Whether the field's name is `name`, ASCII case-insensitively: the
+    /// length first, then the bytes as they are (the usual spelling), then
+    /// folded.
+    fn name_is(&self, f: &FieldSpan, name: &str) -> bool {
+        let have = &self.text.as_bytes()[f.start..f.name_end];
+        have.len() == name.len() && (have == name.as_bytes() || have.eq_ignore_ascii_case(name.as_bytes()))
     }
 
     /// Every value of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let fields = if self.names & name_bit(name) == 0 { &[][..] } else { &self.fields[..] };
-        fields
-            .iter()
-            .map(move |f| self.field(f))
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        fields.iter().filter(move |f| self.name_is(f, name)).map(move |f| &self.text[f.name_end + 2..f.end])
     }
 
     /// Whether `name` is present.
@@ -136,6 +143,22 @@ impl Headers {
         self.names |= name_bit(name);
     }
 
+    /// [`Headers::push`] for a name and value known to hold no CR or LF (a
+    /// request's, checked as it was parsed): not scanned again.
+    /// `non_ascii`: the value has characters above U+007F.
+    pub(crate) fn push_line_safe(&mut self, name: &str, value: &str, non_ascii: bool) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        let name_end = self.text.len();
+        self.text.push_str(": ");
+        self.text.push_str(value);
+        let end = self.text.len();
+        self.text.push_str("\r\n");
+        self.non_ascii |= non_ascii;
+        self.fields.push(FieldSpan { start, name_end, end });
+        self.names |= name_bit(name);
+    }
+
     /// Bytes the buffers hold without growing.
     pub(crate) fn capacity(&self) -> usize {
         self.text.capacity() + self.fields.capacity() * std::mem::size_of::<FieldSpan>()
@@ -153,6 +176,52 @@ impl Headers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The common names have a bit each: a lookup of one that is absent
+    /// ends at the bitmap.
+    #[test]
+    fn common_names_do_not_share_bits() {
+        let names = [
+            "Host",
+            "Accept-Encoding",
+            "If-None-Match",
+            "If-Modified-Since",
+            "Range",
+            "If-Range",
+            "Connection",
+            "Content-Length",
+            "Content-Type",
+            "Last-Modified",
+            "ETag",
+            "Accept-Ranges",
+            "Transfer-Encoding",
+            "Expect",
+            "Authorization",
+            "Cookie",
+            "Origin",
+            "Cache-Control",
+            "User-Agent",
+            "Accept",
+            "Accept-Language",
+            "Referer",
+            "If-Match",
+            "If-Unmodified-Since",
+            "Upgrade",
+            "Keep-Alive",
+            "Sec-Fetch-Mode",
+            "Pragma",
+            "Content-Disposition",
+            "Location",
+            "Server",
+            "Date",
+        ];
+        let mut seen = 0u64;
+        for name in names {
+            assert_eq!(seen & name_bit(name), 0, "{name} shares a bit");
+            seen |= name_bit(name);
+            assert_eq!(name_bit(name), name_bit(&name.to_ascii_uppercase()));
+        }
+    }
 
     /// Lookups agree with a plain scan for names present, absent, and in
     /// another case, whatever bits the names share.

@@ -3,7 +3,7 @@
 
 use crate::http::error::{ProtocolError, ProtocolErrorKind};
 use crate::http::headers::Headers;
-use crate::text::{is_py_space, latin1_string, push_latin1_text, py_repr};
+use crate::text::{controls_and_high_bytes, is_py_space, latin1_string, py_repr};
 
 /// The request's HTTP version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -230,12 +230,20 @@ fn read_fields<'b>(
     match httparse::parse_headers(block, slots) {
         Ok(httparse::Status::Complete((_, fields))) => {
             for f in fields.iter() {
-                if f.value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
+                // One pass: refused controls, and whether it is ASCII.
+                let (controls, high) = controls_and_high_bytes(f.value);
+                if controls {
                     return Err(bad_header(f.name));
                 }
                 // Space and tab are single bytes in Latin-1 too.
                 let value = trim_ascii_blanks(f.value);
-                headers.push_with(f.name, |text| push_latin1_text(text, value));
+                match std::str::from_utf8(value) {
+                    Ok(text) if !high => headers.push_line_safe(f.name, text, false),
+                    _ => {
+                        let text: String = value.iter().map(|&b| char::from(b)).collect();
+                        headers.push_line_safe(f.name, &text, true);
+                    }
+                }
             }
             Ok(())
         }

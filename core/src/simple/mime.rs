@@ -115,8 +115,12 @@ impl MimeTypes {
 
     /// The `Content-Type` CPython would send for a file with this name.
     pub fn guess_type(&self, file_name: &[u8]) -> &str {
-        let name = String::from_utf8_lossy(file_name);
-        let (_, ext) = split_ext(&name);
+        // Nearly always UTF-8 (checked quicker than the lossy decoding).
+        let name = match std::str::from_utf8(file_name) {
+            Ok(name) => Cow::Borrowed(name),
+            Err(_) => String::from_utf8_lossy(file_name),
+        };
+        let (base, ext) = split_ext(&name);
         if let Some((_, t)) = self.extensions.iter().find(|(e, _)| e == ext) {
             return t;
         }
@@ -124,13 +128,13 @@ impl MimeTypes {
         if let Some((_, t)) = self.extensions.iter().find(|(e, _)| *e == lower) {
             return t;
         }
-        self.mimetypes_guess(&name).unwrap_or(DEFAULT_TYPE)
+        self.mimetypes_guess(base, ext).unwrap_or(DEFAULT_TYPE)
     }
 
-    /// `mimetypes.guess_type(path)[0]` (strict).
-    fn mimetypes_guess(&self, name: &str) -> Option<&str> {
-        // Borrowed from `name` until an alias makes a new one (rare).
-        let (base, ext) = split_ext(name);
+    /// `mimetypes.guess_type(path)[0]` (strict), for the path split as
+    /// [`split_ext`] splits it.
+    fn mimetypes_guess(&self, base: &str, ext: &str) -> Option<&str> {
+        // Borrowed from the name until an alias makes a new one (rare).
         let (mut base, mut ext) = (Cow::Borrowed(base), Cow::Borrowed(ext));
         // Suffix aliases are looked up lower-cased; `.tgz` → `.tar.gz`.
         while let Some(&(_, alias)) = {
@@ -164,9 +168,21 @@ impl MimeTypes {
 /// `posixpath.splitext`: the extension is from the last `.` of the last
 /// component, unless that component is only dots up to it (`.bashrc`).
 pub(crate) fn split_ext(path: &str) -> (&str, &str) {
-    let sep = path.rfind('/').map_or(0, |i| i + 1);
-    if let Some(dot) = path.rfind('.') {
-        if dot > sep && path[sep..dot].bytes().any(|b| b != b'.') {
+    // One pass from the end: the last `.` of the last component (both
+    // separators ASCII, so the slices fall on char boundaries).
+    let bytes = path.as_bytes();
+    let (mut dot, mut sep) = (None, 0);
+    for (i, &b) in bytes.iter().enumerate().rev() {
+        if b == b'/' {
+            sep = i + 1;
+            break;
+        }
+        if b == b'.' && dot.is_none() {
+            dot = Some(i);
+        }
+    }
+    if let Some(dot) = dot {
+        if dot > sep && bytes[sep..dot].iter().any(|&b| b != b'.') {
             return (&path[..dot], &path[dot..]);
         }
     }

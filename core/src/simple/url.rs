@@ -104,8 +104,9 @@ pub fn translate_path(url_path: &str) -> LocalPath {
 
 /// [`translate_path`] into `path`, whose buffer is reused.
 pub(crate) fn translate_path_into(url_path: &str, path: &mut LocalPath) {
-    let url_path = url_path.split('?').next().unwrap_or("");
-    let url_path = url_path.split('#').next().unwrap_or("");
+    // Up to the first `?` or `#` (both ASCII: a char boundary).
+    let end = url_path.bytes().position(|b| b == b'?' || b == b'#').unwrap_or(url_path.len());
+    let url_path = &url_path[..end];
     path.trailing_slash = url_path.trim_end_matches(is_py_space).ends_with('/');
     let buf = &mut path.bytes;
     buf.clear();

@@ -7,7 +7,7 @@
 //! take for the next call.
 
 use std::fs::File;
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, IoSlice};
 
 use crate::cgi::CgiBody;
 use crate::fs::StaticBody;
@@ -114,15 +114,14 @@ pub struct Sink<'t, T: ?Sized> {
 }
 
 impl<T: Transport + ?Sized> Sink<'_, T> {
-    /// Write as much of `bytes` as the transport takes now (at least one
-    /// byte, or `WouldBlock`); `ends`: they are the last of the range.
-    fn write_some(&mut self, bytes: &[u8], ends: bool) -> io::Result<usize> {
+    /// [`Sink::write_some`] of `head` then `body`: gathered in one write
+    /// where the transport [`gathers`](Transport::gathers).
+    fn write_some_of_two(&mut self, head: &[u8], body: &[u8], ends: bool) -> io::Result<usize> {
         let last = ends && self.close_follows;
         let mut n = 0;
-        while n < bytes.len() {
-            let wrote =
-                if last { self.transport.write_last(&bytes[n..]) } else { self.transport.write(&bytes[n..]) };
-            match wrote {
+        while n < head.len() + body.len() {
+            let (h, b) = if n < head.len() { (&head[n..], body) } else { (&[][..], &body[n - head.len()..]) };
+            match self.transport.write_gathered(&[IoSlice::new(h), IoSlice::new(b)], last) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(k) => n += k,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -131,6 +130,12 @@ impl<T: Transport + ?Sized> Sink<'_, T> {
             }
         }
         Ok(n)
+    }
+
+    /// Write as much of `bytes` as the transport takes now (at least one
+    /// byte, or `WouldBlock`); `ends`: they are the last of the range.
+    fn write_some(&mut self, bytes: &[u8], ends: bool) -> io::Result<usize> {
+        self.write_some_of_two(bytes, &[], ends)
     }
 }
 
@@ -320,6 +325,23 @@ fn send_memory<T: Transport + ?Sized>(
     };
     let body = &bytes[start..end];
     let short = len.is_some_and(|len| (body.len() as u64) < len);
+    // Fewer bytes than the head promised: the connection must end.
+    let ended = short || len.is_none();
+    if sink.transport.gathers() {
+        // Head and body in one write, without copying the body.
+        let mut at = 0;
+        while at < head.len() + body.len() {
+            let n = sink.write_some_of_two(
+                &head[at.min(head.len())..],
+                &body[at.saturating_sub(head.len())..],
+                true,
+            )?;
+            sent.wrote(n, head.len().saturating_sub(at));
+            at += n;
+        }
+        sent.ended = ended;
+        return Ok(());
+    }
     scratch.clear();
     scratch.extend_from_slice(head);
     scratch.extend_from_slice(body);
@@ -329,8 +351,7 @@ fn send_memory<T: Transport + ?Sized>(
         sent.wrote(n, head.len().saturating_sub(at));
         at += n;
     }
-    // Fewer bytes than the head promised: the connection must end.
-    sent.ended = short || len.is_none();
+    sent.ended = ended;
     Ok(())
 }
 
@@ -343,6 +364,8 @@ mod tests {
     struct Narrow {
         got: Vec<u8>,
         room: usize,
+        /// Takes several buffers in one write (as TCP does).
+        gathers: bool,
         /// Where in `got` each `write_last` began.
         last_at: Vec<usize>,
     }
@@ -382,6 +405,20 @@ mod tests {
             self.last_at.push(self.got.len());
             self.write(b)
         }
+        fn gathers(&self) -> bool {
+            self.gathers
+        }
+        fn write_gathered(&mut self, bufs: &[IoSlice<'_>], last: bool) -> io::Result<usize> {
+            if last {
+                self.last_at.push(self.got.len());
+            }
+            let joined: Vec<u8> = if self.gathers {
+                bufs.iter().flat_map(|b| b.iter().copied()).collect()
+            } else {
+                bufs.iter().find(|b| !b.is_empty()).map_or(Vec::new(), |b| b.to_vec())
+            };
+            self.write(&joined)
+        }
     }
 
     fn temp_file(data: &[u8]) -> File {
@@ -395,7 +432,7 @@ mod tests {
         let mut file = temp_file(data);
         let head = b"HEAD\r\n\r\n".to_vec();
         let (mut head_pos, mut at, mut left) = (0, offset, len);
-        let mut t = Narrow { got: Vec::new(), room: 0, last_at: Vec::new() };
+        let mut t = Narrow { got: Vec::new(), room: 0, gathers: false, last_at: Vec::new() };
         let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
         loop {
             t.room = room;
@@ -445,7 +482,7 @@ mod tests {
     /// Where the writes of `len` bytes of `source` through `write_last`
     /// begin.
     fn held_back(source: &mut dyn BodySource, len: u64, close_follows: bool) -> Vec<usize> {
-        let mut t = Narrow { got: Vec::new(), room: usize::MAX, last_at: Vec::new() };
+        let mut t = Narrow { got: Vec::new(), room: usize::MAX, gathers: false, last_at: Vec::new() };
         let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
         let sink = Sink { transport: &mut t, close_follows };
         let sent = writer.send(sink, b"H\r\n\r\n", source, 0, Some(len), &mut scratch).unwrap();
@@ -468,6 +505,41 @@ mod tests {
         assert_eq!(held_back(&mut file, 3 * CHUNK as u64, true), [5 + 2 * CHUNK]);
     }
 
+    #[test]
+    fn memory_bodies_through_a_gathering_socket() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let bytes: std::sync::Arc<[u8]> = data.clone().into();
+        let head = b"HEAD\r\n\r\n";
+        for room in [1, 3, 9, 4096, usize::MAX] {
+            for (offset, len) in [(0u64, 5000u64), (7, 100), (4990, 10), (4990, 20)] {
+                let mut t = Narrow { got: Vec::new(), room: 0, gathers: true, last_at: Vec::new() };
+                let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
+                let (mut head_pos, mut at, mut ended) = (0, offset, false);
+                let end = (offset + len).min(5000);
+                while !ended && (head_pos < head.len() || at < end) {
+                    t.room = room;
+                    let mut source = StaticBody::Cached(bytes.clone());
+                    let sink = Sink { transport: &mut t, close_follows: true };
+                    let left = offset + len - at;
+                    match writer.send(sink, &head[head_pos..], &mut source, at, Some(left), &mut scratch) {
+                        Ok(sent) => {
+                            head_pos += sent.head;
+                            at += sent.body;
+                            ended = sent.ended;
+                        }
+                        Err(e) => panic!("room {room}: {e}"),
+                    }
+                }
+                let mut want = head.to_vec();
+                want.extend_from_slice(&data[offset as usize..end as usize]);
+                assert_eq!(t.got, want, "room {room}, {offset}+{len}");
+                // Past the end: fewer bytes than the length, so it ends.
+                assert_eq!(ended, offset + len > 5000, "room {room}, {offset}+{len}");
+                assert!(!t.last_at.is_empty(), "the final bytes may wait for the close");
+            }
+        }
+    }
+
     /// A script's output, as far as the writer can tell.
     struct Stream(std::io::Cursor<Vec<u8>>);
 
@@ -482,7 +554,7 @@ mod tests {
         // A script saying Content-Length: 50000 and writing 100000 bytes,
         // to a socket that takes 3000 at a time.
         let mut source = Stream(std::io::Cursor::new(vec![b'x'; 100_000]));
-        let mut t = Narrow { got: Vec::new(), room: 0, last_at: Vec::new() };
+        let mut t = Narrow { got: Vec::new(), room: 0, gathers: false, last_at: Vec::new() };
         let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
         let mut left = 50_000u64;
         while left > 0 {
@@ -506,7 +578,7 @@ mod tests {
     #[test]
     fn streams_keep_what_the_socket_did_not_take() {
         let mut source = Stream(std::io::Cursor::new(b"0123456789".repeat(10_000)));
-        let mut t = Narrow { got: Vec::new(), room: 0, last_at: Vec::new() };
+        let mut t = Narrow { got: Vec::new(), room: 0, gathers: false, last_at: Vec::new() };
         let (mut writer, mut scratch) = (BodyWriter::default(), Vec::new());
         let mut head_pos = 0;
         let head = b"H\r\n\r\n";

@@ -135,15 +135,16 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         // believing the socket is empty (edge-triggered epoll reports new
         // input once).
         let mut drained = false;
+        let now = now();
         if let Some(read) = self.read_ahead.take() {
             drained = read?;
         } else if self.awaiting_input {
             // Hand the engine what arrived before it judges its deadline:
             // after a busy spell the wait may have been ours, not the
             // client's (a request that came in time is still served).
-            drained = self.read_into_engine(read_buf, short_read_drains, now())?;
+            drained = self.read_into_engine(read_buf, short_read_drains, now)?;
         }
-        let wait = self.carry_out(handler, read_buf, scratch, short_read_drains, drained);
+        let wait = self.carry_out(handler, read_buf, scratch, short_read_drains, drained, now);
         self.awaiting_input = matches!(wait, Ok(Wait::Readable));
         match wait {
             // What the transport still holds (TLS records) goes out before
@@ -196,10 +197,12 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
         scratch: &mut Vec<u8>,
         short_read_drains: bool,
         mut drained: bool,
+        mut now: Now,
     ) -> io::Result<Wait> {
         let mut reads = 0;
+        // The clock is read again only after what may take a while (a
+        // body's reads and writes); the rest of a turn takes microseconds.
         loop {
-            let now = now();
             // Asked first: the output borrows the engine.
             let close_follows = self.engine.close_follows();
             match self.engine.poll(handler, now) {
@@ -223,7 +226,7 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                         Ok(sent) => {
                             // A stream (a script's output) may have kept
                             // us waiting: report with the time it is now.
-                            let now = self::now();
+                            now = self::now();
                             self.engine.handle(Input::Written(sent.head), now)?;
                             self.engine.handle(Input::BodyCopied(sent.body), now)?;
                             if sent.ended {
@@ -242,9 +245,11 @@ impl<T: Transport, B: BodySource> Conn<T, B> {
                         return Ok(Wait::Again);
                     }
                     reads += 1;
-                    match body::read_body(source, offset, buf) {
-                        Ok(0) => self.engine.handle(Input::BodyEnded, self::now())?,
-                        Ok(n) => self.engine.handle(Input::BodyRead(n), self::now())?,
+                    let read = body::read_body(source, offset, buf);
+                    now = self::now();
+                    match read {
+                        Ok(0) => self.engine.handle(Input::BodyEnded, now)?,
+                        Ok(n) => self.engine.handle(Input::BodyRead(n), now)?,
                         // A compression step with no output yet.
                         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                         Err(e) => return Err(e),

@@ -2,7 +2,7 @@
 //! was started with a certificate. One type, so the pumps need no
 //! generics over the transport.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
@@ -71,6 +71,20 @@ impl Transport for ClientStream {
         match self {
             ClientStream::Tcp(s) => s.shutdown_write(),
             ClientStream::Tls(s) => s.shutdown_write(),
+        }
+    }
+
+    fn gathers(&self) -> bool {
+        match self {
+            ClientStream::Tcp(s) => s.gathers(),
+            ClientStream::Tls(s) => s.gathers(),
+        }
+    }
+
+    fn write_gathered(&mut self, bufs: &[IoSlice<'_>], last: bool) -> io::Result<usize> {
+        match self {
+            ClientStream::Tcp(s) => s.write_gathered(bufs, last),
+            ClientStream::Tls(s) => s.write_gathered(bufs, last),
         }
     }
 

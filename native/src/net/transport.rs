@@ -2,11 +2,11 @@
 //! `net::tls`; everything above (the body writer, both pumps) works on
 //! either.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 
-use rustix::net::SendFlags;
+use rustix::net::{SendAncillaryBuffer, SendFlags};
 
 /// A connection's byte stream, non-blocking: reads and writes may answer
 /// `WouldBlock`; [`Transport::wait_fd`] says when to try again.
@@ -26,6 +26,25 @@ pub trait Transport: Read + Write {
     /// back to leave with it.
     fn write_last(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write(buf)
+    }
+
+    /// Whether [`Transport::write_gathered`] sends several buffers in one
+    /// call (else it takes only the first that is not empty: a caller
+    /// does better joining them itself).
+    fn gathers(&self) -> bool {
+        false
+    }
+
+    /// Write from `bufs` in order, as one write where the transport
+    /// [`gathers`](Transport::gathers); `last` as for
+    /// [`Transport::write_last`].
+    fn write_gathered(&mut self, bufs: &[IoSlice<'_>], last: bool) -> io::Result<usize> {
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
+        if last {
+            self.write_last(first)
+        } else {
+            self.write(first)
+        }
     }
 
     /// Whether a read shorter than the buffer means the socket has no
@@ -65,5 +84,14 @@ impl Transport for TcpStream {
     /// `tcp_nopush` gets with TCP_CORK, without a setsockopt).
     fn write_last(&mut self, buf: &[u8]) -> io::Result<usize> {
         Ok(rustix::net::send(&*self, buf, SendFlags::MORE | SendFlags::NOSIGNAL)?)
+    }
+
+    fn gathers(&self) -> bool {
+        true
+    }
+
+    fn write_gathered(&mut self, bufs: &[IoSlice<'_>], last: bool) -> io::Result<usize> {
+        let flags = if last { SendFlags::MORE | SendFlags::NOSIGNAL } else { SendFlags::NOSIGNAL };
+        Ok(rustix::net::sendmsg(&*self, bufs, &mut SendAncillaryBuffer::default(), flags)?)
     }
 }

@@ -8,9 +8,11 @@
 //! segment-by-segment `lstat` walk refuses links out of the root instead;
 //! that check cannot be atomic, and the start-up line says so.
 
+use std::cell::RefCell;
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -365,15 +367,40 @@ impl Files for NativeFiles {
     }
 }
 
+/// Bytes of directory entries one `getdents` call may return.
+const DIRENTS_BUFFER: usize = 256 * 1024;
+
 /// Listing, shared by `read_dir` and `read_dir_detailed`.
 impl NativeFiles {
     /// The entries of the directory `path` (opened confined), with the
     /// directory's descriptor for looking at them further.
     fn list_dir(&self, path: &LocalPath) -> io::Result<(OwnedFd, Vec<ListingEntry>)> {
         let fd = self.open_below(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
-        let listed = fd.try_clone()?;
         let mut entries = Vec::new();
-        for entry in rfs::Dir::new(listed)? {
+        // getdents into one buffer per thread, kept: no allocation per
+        // entry beyond the entry's own name, and big enough that a large
+        // directory comes in a call or two (each call costs ext4 a walk of
+        // its hash tree).
+        thread_local! {
+            static DIRENTS: RefCell<Vec<MaybeUninit<u8>>> = const { RefCell::new(Vec::new()) };
+        }
+        DIRENTS.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            if buf.is_empty() {
+                buf.resize(DIRENTS_BUFFER, MaybeUninit::uninit());
+            }
+            let mut dir = rfs::RawDir::new(&fd, &mut buf[..]);
+            Self::read_entries(&fd, &mut dir, &mut entries)
+        })?;
+        Ok((fd, entries))
+    }
+
+    fn read_entries(
+        fd: &OwnedFd,
+        dir: &mut rfs::RawDir<'_, &OwnedFd>,
+        entries: &mut Vec<ListingEntry>,
+    ) -> io::Result<()> {
+        while let Some(entry) = dir.next() {
             let entry = entry?;
             let name = entry.file_name().to_bytes();
             if name == b"." || name == b".." {
@@ -381,12 +408,12 @@ impl NativeFiles {
             }
             let (is_dir, is_symlink) = match entry.file_type() {
                 rfs::FileType::Directory => (true, false),
-                rfs::FileType::Symlink => (follows_to_dir(&fd, name), true),
+                rfs::FileType::Symlink => (follows_to_dir(fd, name), true),
                 rfs::FileType::Unknown => {
-                    let st = rfs::statat(&fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)?;
+                    let st = rfs::statat(fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)?;
                     match rfs::FileType::from_raw_mode(st.st_mode) {
                         rfs::FileType::Directory => (true, false),
-                        rfs::FileType::Symlink => (follows_to_dir(&fd, name), true),
+                        rfs::FileType::Symlink => (follows_to_dir(fd, name), true),
                         _ => (false, false),
                     }
                 }
@@ -394,7 +421,7 @@ impl NativeFiles {
             };
             entries.push(ListingEntry::new(name.to_vec(), is_dir, is_symlink));
         }
-        Ok((fd, entries))
+        Ok(())
     }
 
     /// The status of `entry` of the directory `dir` (open as `fd`). A link

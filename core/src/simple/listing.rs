@@ -11,7 +11,7 @@ pub(crate) const LISTING_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 /// request path, query included, as CPython titles it) and `entries`, in
 /// any order: they are sorted here by lower-cased name.
 pub fn list_directory(target: &str, mut entries: Vec<ListingEntry>) -> Vec<u8> {
-    entries.sort_by_cached_key(|e| sort_key(&e.name));
+    sort_by_name(&mut entries);
     let mut title = b"Directory listing for ".to_vec();
     html_escape_into(&mut title, &python_fs_bytes(percent_decode(target)));
 
@@ -52,16 +52,70 @@ pub(super) fn push_entry_link(out: &mut Vec<u8>, e: &ListingEntry) {
     out.extend_from_slice(b"</a>");
 }
 
+/// `list.sort(key=lambda a: a.lower())`, stable as Python's sort: the keys
+/// written one after the other into one buffer (not a string each: a
+/// listing has thousands), then the entries put in their order.
+fn sort_by_name(entries: &mut Vec<ListingEntry>) {
+    let mut keys = String::with_capacity(entries.iter().map(|e| e.name.len()).sum());
+    let mut order: Vec<SortSlot> = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let start = keys.len();
+        push_sort_key(&mut keys, &e.name);
+        let key = &keys.as_bytes()[start..];
+        order.push(SortSlot { head: key_head(key), start, end: keys.len(), index: i });
+    }
+    // UTF-8 bytes compare in code-point order; the index keeps it stable.
+    let bytes = keys.as_bytes();
+    let rest = |s: &SortSlot| &bytes[(s.start + 16).min(s.end)..s.end];
+    order.sort_unstable_by(|a, b| {
+        a.head.cmp(&b.head).then_with(|| rest(a).cmp(rest(b))).then(a.index.cmp(&b.index))
+    });
+    let mut taken: Vec<Option<ListingEntry>> = entries.drain(..).map(Some).collect();
+    entries.extend(order.iter().filter_map(|s| taken[s.index].take()));
+}
+
+/// An entry's place in [`sort_by_name`]: its key's first 16 bytes as two
+/// numbers (most comparisons end there), where the key is in the buffer,
+/// and the entry's index.
+struct SortSlot {
+    head: (u64, u64),
+    start: usize,
+    end: usize,
+    index: usize,
+}
+
+/// The first 16 bytes of a key, big-endian, zero-padded: they order as the
+/// bytes do (a name has no NUL, so padding sorts a shorter key first).
+fn key_head(key: &[u8]) -> (u64, u64) {
+    let mut head = [0u8; 16];
+    let n = key.len().min(16);
+    head[..n].copy_from_slice(&key[..n]);
+    let (a, b) = head.split_at(8);
+    (
+        u64::from_be_bytes(a.try_into().unwrap_or_default()),
+        u64::from_be_bytes(b.try_into().unwrap_or_default()),
+    )
+}
+
 /// The key of `list.sort(key=lambda a: a.lower())` for a name decoded as
 /// Python decodes file names (UTF-8, undecodable bytes as U+DC80..U+DCFF).
 /// UTF-8 strings compare in code-point order, as Python's strings do.
 pub(super) fn sort_key(name: &[u8]) -> String {
-    if name.is_ascii() {
-        let mut key = String::from_utf8(name.to_vec()).unwrap_or_default();
-        key.make_ascii_lowercase();
-        return key;
-    }
     let mut key = String::with_capacity(name.len());
+    push_sort_key(&mut key, name);
+    key
+}
+
+/// [`sort_key`], appended to `key`.
+fn push_sort_key(key: &mut String, name: &[u8]) {
+    if let Ok(ascii) = std::str::from_utf8(name) {
+        if ascii.is_ascii() {
+            let start = key.len();
+            key.push_str(ascii);
+            key[start..].make_ascii_lowercase();
+            return;
+        }
+    }
     let mut rest = name;
     while !rest.is_empty() {
         match std::str::from_utf8(rest) {
@@ -80,7 +134,6 @@ pub(super) fn sort_key(name: &[u8]) -> String {
             }
         }
     }
-    key
 }
 
 #[cfg(test)]
@@ -89,6 +142,48 @@ mod tests {
 
     fn entry(name: &str, is_dir: bool, is_symlink: bool) -> ListingEntry {
         ListingEntry::new(name.as_bytes().to_vec(), is_dir, is_symlink)
+    }
+
+    /// The buffer and the 16-byte heads order names as Python's
+    /// `sorted(names, key=str.lower)` does: by whole key, stably.
+    #[test]
+    fn sorted_as_python_sorts() {
+        let mut names: Vec<Vec<u8>> = [
+            "b",
+            "A",
+            "a",
+            "B",
+            "entry-0010.txt",
+            "entry-0002.txt",
+            "Entry-0002.txt",
+            "a-very-long-common-prefix-2",
+            "a-very-long-common-prefix-10",
+            "a-very-long-common-prefix-",
+            "a-very-long-common-prefiX-2",
+            "a-very-long-common-prefix",
+            "ÄÖ",
+            "äa",
+            "z",
+            "é",
+            "E",
+            "",
+            "0123456789abcdef",
+            "0123456789abcdeF",
+            "0123456789abcde",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        names.push(b"bad\xffname".to_vec());
+        names.push(b"BAD\xfe".to_vec());
+        let entries: Vec<ListingEntry> =
+            names.iter().map(|n| ListingEntry::new(n.clone(), false, false)).collect();
+        let mut want = names.clone();
+        want.sort_by_key(|n| sort_key(n)); // stable, key by key
+        let mut got = entries;
+        sort_by_name(&mut got);
+        let got: Vec<Vec<u8>> = got.into_iter().map(|e| e.name).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -245,6 +245,11 @@ pub(crate) fn quote_into(out: &mut Vec<u8>, name: &[u8]) {
             out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
         }
     };
+    if name.is_ascii() {
+        // Nearly every name: no decoding to do.
+        name.iter().for_each(|&b| push(out, b));
+        return;
+    }
     let mut rest = name;
     while !rest.is_empty() {
         match std::str::from_utf8(rest) {

@@ -322,3 +322,78 @@ fn hard_linked_files_are_not_cached() {
         assert_eq!(c.get("/h.txt").1, format!("written elsewhere {i}\n").as_bytes());
     }
 }
+
+/// The names a listing page links to, in its order.
+fn listed(body: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(body)
+        .split("<li><a href=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+/// What the listing of `dir` must show now: its names sorted as CPython
+/// sorts them (lower-cased), a directory (or a link to one) with `/`.
+fn expected_listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            if e.path().is_dir() {
+                name + "/"
+            } else {
+                name
+            }
+        })
+        .collect();
+    names.sort_by_key(|n| n.trim_end_matches('/').to_lowercase());
+    names
+}
+
+#[test]
+fn listings_are_never_stale() {
+    let dir = TempDir::new("cache-listing");
+    let root = dir.path();
+    let listed_dir = root.join("d");
+    fs::create_dir(&listed_dir).unwrap();
+    for i in 0..50 {
+        fs::write(listed_dir.join(format!("f{i:02}.txt")), b"x").unwrap();
+    }
+    fs::create_dir(root.join("elsewhere")).unwrap();
+    let server = Server::start(root, &[]);
+    let mut c = Client::new(server.addr);
+    let step = |what: &str, c: &mut Client| {
+        for _ in 0..3 {
+            let (status, body) = c.get("/d/");
+            assert_eq!(status, 200, "{what}");
+            assert_eq!(listed(&body), expected_listing(&listed_dir), "{what}: stale listing");
+        }
+    };
+    step("at first", &mut c);
+    assert!(server.inotify_watches() > 0, "the listing is cached (directories watched)");
+    fs::write(listed_dir.join("new.txt"), b"y").unwrap();
+    step("a file created", &mut c);
+    fs::rename(listed_dir.join("new.txt"), listed_dir.join("Renamed.txt")).unwrap();
+    step("a file renamed", &mut c);
+    fs::remove_file(listed_dir.join("f07.txt")).unwrap();
+    step("a file deleted", &mut c);
+    fs::create_dir(listed_dir.join("sub")).unwrap();
+    step("a directory made", &mut c);
+    fs::remove_dir(listed_dir.join("sub")).unwrap();
+    fs::write(listed_dir.join("sub"), b"now a file").unwrap();
+    step("a directory replaced by a file", &mut c);
+    fs::rename(root.join("elsewhere"), listed_dir.join("moved-in")).unwrap();
+    step("a directory moved in", &mut c);
+    // A link among the entries: whether it leads to a directory can change
+    // with no event in the listed directory, so such a listing is not kept.
+    // (Its target is in a directory no listing or file made us watch.)
+    let far = root.join("far");
+    fs::create_dir(&far).unwrap();
+    fs::write(far.join("target"), b"a file").unwrap();
+    std::os::unix::fs::symlink(far.join("target"), listed_dir.join("link")).unwrap();
+    step("a link to a file", &mut c);
+    fs::remove_file(far.join("target")).unwrap();
+    fs::create_dir(far.join("target")).unwrap();
+    step("the link now leads to a directory", &mut c);
+}

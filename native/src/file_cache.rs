@@ -1,5 +1,6 @@
 //! Small files kept in memory by each event-loop worker, and larger ones
-//! kept open, never stale.
+//! kept open, never stale; and directory listings (the entries read, not
+//! the page), under the same rule.
 //!
 //! A hit answers from memory (or, for a file over [`MAX_FILE`], from its
 //! descriptor, read by offset) without opening, `fstat`ing, reading or
@@ -20,7 +21,10 @@
 //! What is not cached (served the usual way, as if there were no cache):
 //! files with more than one hard link (a write through another name would
 //! reach no watched directory), files reached through a symbolic link as
-//! the last step (their own directory may be unwatched), anything when
+//! the last step (their own directory may be unwatched), listings with a
+//! symbolic link among their entries (whether it leads to a directory can
+//! change with no event in the listed one) or reached through one as the
+//! last step, listings of more than [`MAX_LISTING_ENTRIES`], anything when
 //! inotify is unavailable or its watch limit is reached (`ENOSPC`), and
 //! everything outside the event loop's workers (the CGI server's threads).
 //! Writes through a shared memory mapping raise no inotify event; a server
@@ -39,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
-use httpserver_core::simple::LocalPath;
+use httpserver_core::simple::{ListingEntry, LocalPath};
 use httpserver_core::Metadata;
 use lru::LruCache;
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
@@ -53,6 +57,10 @@ pub const MAX_BYTES: usize = 32 << 20;
 pub const MAX_ENTRIES: usize = 8192;
 /// Most files over [`MAX_FILE`] kept open per worker.
 const MAX_OPEN: usize = 64;
+/// Most directory listings kept per worker.
+const MAX_LISTINGS: usize = 16;
+/// Most entries of a listing kept.
+pub const MAX_LISTING_ENTRIES: usize = 10_000;
 /// Most directories watched per worker (the kernel's own limit, per user,
 /// may be lower: then `ENOSPC`, and what needs more watches is not cached).
 const MAX_WATCHES: usize = 4096;
@@ -104,6 +112,8 @@ struct FileCache {
     inotify: Option<OwnedFd>,
     watched: HashSet<PathBuf>,
     entries: LruCache<LocalPath, Entry, RandomState>,
+    /// A directory's entries, as read (unsorted).
+    listings: LruCache<LocalPath, Arc<Vec<ListingEntry>>, RandomState>,
     bytes: usize,
     open: usize,
     max_watches: usize,
@@ -164,12 +174,40 @@ pub fn lookup(path: &LocalPath) -> Option<(Held, Metadata)> {
     })
 }
 
+/// The entries of the directory `path`, if kept and nothing changed since.
+pub fn lookup_listing(path: &LocalPath) -> Option<Arc<Vec<ListingEntry>>> {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let cache = c.as_mut()?;
+        if cache.listings.is_empty() {
+            return None;
+        }
+        if INPUT_SINCE_LOOK.with(|flag| flag.replace(false)) {
+            cache.notice_changes();
+        }
+        cache.listings.get(path).cloned()
+    })
+}
+
+/// Keep `entries` as what the directory `path` holds, read after
+/// [`watch`] succeeded for the directories of [`directories_to`] it.
+pub fn insert_listing(path: LocalPath, entries: Arc<Vec<ListingEntry>>) {
+    CACHE.with(|c| {
+        if let Some(cache) = c.borrow_mut().as_mut() {
+            // A change since the watch emptied the cache: keep nothing.
+            if cache.inotify.is_some() && entries.len() <= MAX_LISTING_ENTRIES {
+                cache.listings.push(path, entries);
+            }
+        }
+    })
+}
+
 /// Read what inotify queued now (any change empties the cache), so that
 /// the files it holds open are let go of without waiting for a request.
 pub fn look_for_changes() {
     CACHE.with(|c| {
         if let Some(cache) = c.borrow_mut().as_mut() {
-            if !cache.entries.is_empty() {
+            if !cache.entries.is_empty() || !cache.listings.is_empty() {
                 cache.notice_changes();
             }
         }
@@ -215,6 +253,19 @@ pub fn directories_of(root: &Path, path: &LocalPath) -> Vec<PathBuf> {
     dirs
 }
 
+/// [`directories_of`] the directory `path`, and the directory itself
+/// (whose entries' comings and goings a listing shows).
+pub fn directories_to(root: &Path, path: &LocalPath) -> Vec<PathBuf> {
+    let mut dirs = directories_of(root, path);
+    if let Some(last) = path.segments().next_back() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut dir = dirs.last().cloned().unwrap_or_else(|| root.to_path_buf());
+        dir.push(std::ffi::OsStr::from_bytes(last));
+        dirs.push(dir);
+    }
+    dirs
+}
+
 impl FileCache {
     fn new(max_watches: usize) -> FileCache {
         FileCache {
@@ -222,6 +273,10 @@ impl FileCache {
             watched: HashSet::new(),
             entries: LruCache::with_hasher(
                 NonZeroUsize::new(MAX_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+                RandomState::default(),
+            ),
+            listings: LruCache::with_hasher(
+                NonZeroUsize::new(MAX_LISTINGS).unwrap_or(NonZeroUsize::MIN),
                 RandomState::default(),
             ),
             bytes: 0,
@@ -246,6 +301,7 @@ impl FileCache {
     /// Forget every entry and every watch.
     fn clear(&mut self) {
         self.entries.clear();
+        self.listings.clear();
         self.bytes = 0;
         self.open = 0;
         self.watched.clear();

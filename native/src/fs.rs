@@ -275,7 +275,21 @@ impl Files for NativeFiles {
     }
 
     fn read_dir(&mut self, path: &LocalPath) -> io::Result<Vec<ListingEntry>> {
-        Ok(self.list_dir(path)?.1)
+        if let Some(entries) = file_cache::lookup_listing(path) {
+            return Ok(entries.as_ref().clone());
+        }
+        // Watched before it is read, as a file is (see file_cache).
+        let caching = file_cache::enabled()
+            && !self.is_symlink(path)
+            && file_cache::watch(&file_cache::directories_to(&self.root.real, path));
+        let entries = self.list_dir(path)?.1;
+        if caching
+            && entries.len() <= file_cache::MAX_LISTING_ENTRIES
+            && !entries.iter().any(|e| e.is_symlink)
+        {
+            file_cache::insert_listing(path.clone(), Arc::new(entries.clone()));
+        }
+        Ok(entries)
     }
 
     /// Each entry's size and time follow links that stay below the root;

@@ -53,41 +53,36 @@ pub(crate) fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack[at..].iter().position(|&b| b == needle).map(|i| at + i)
 }
 
-/// Whether `bytes` holds a CR or an LF, and whether a byte at or above
-/// 0x80, eight bytes at a step (every header field written is checked).
-pub(crate) fn line_breaks_and_high_bytes(bytes: &[u8]) -> (bool, bool) {
-    let (mut breaks, mut high) = (false, false);
-    let mut at = 0;
-    while at + 8 <= bytes.len() {
-        let word = word_at(bytes, at);
-        high |= word & TOPS != 0;
-        breaks |= has_zero_byte(word ^ (ONES * 0x0d)) | has_zero_byte(word ^ (ONES * 0x0a));
-        at += 8;
-    }
-    for &b in &bytes[at..] {
-        breaks |= b == b'\r' || b == b'\n';
-        high |= b >= 0x80;
-    }
-    (breaks, high)
+/// What a header field's bytes hold that a writer or a parser must act
+/// on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SpecialBytes {
+    /// A NUL (refused in a request field).
+    pub nul: bool,
+    /// A CR or an LF (refused in a request field; a space in a written one).
+    pub line_break: bool,
+    /// A byte at or above 0x80 (not ASCII).
+    pub high: bool,
 }
 
-/// Whether `bytes` holds a NUL, CR or LF, and whether a byte at or above
-/// 0x80, eight bytes at a step (every request field's value is checked).
-pub(crate) fn controls_and_high_bytes(bytes: &[u8]) -> (bool, bool) {
-    let (mut controls, mut high) = (false, false);
+/// [`SpecialBytes`] of `bytes`, eight bytes at a step (every header field
+/// read or written is checked).
+pub(crate) fn special_bytes(bytes: &[u8]) -> SpecialBytes {
+    let mut found = SpecialBytes::default();
     let mut at = 0;
     while at + 8 <= bytes.len() {
         let word = word_at(bytes, at);
-        high |= word & TOPS != 0;
-        controls |=
-            has_zero_byte(word) | has_zero_byte(word ^ (ONES * 0x0d)) | has_zero_byte(word ^ (ONES * 0x0a));
+        found.high |= word & TOPS != 0;
+        found.nul |= has_zero_byte(word);
+        found.line_break |= has_zero_byte(word ^ (ONES * 0x0d)) | has_zero_byte(word ^ (ONES * 0x0a));
         at += 8;
     }
     for &b in &bytes[at..] {
-        controls |= b == 0 || b == b'\r' || b == b'\n';
-        high |= b >= 0x80;
+        found.nul |= b == 0;
+        found.line_break |= b == b'\r' || b == b'\n';
+        found.high |= b >= 0x80;
     }
-    (controls, high)
+    found
 }
 
 /// `n` in decimal, appended without the formatting machinery (numbers
@@ -184,7 +179,7 @@ pub(crate) fn html_escape_into(out: &mut Vec<u8>, s: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{controls_and_high_bytes, find_byte, line_breaks_and_high_bytes, push_decimal, py_repr};
+    use super::{find_byte, push_decimal, py_repr, special_bytes, SpecialBytes};
 
     #[test]
     fn word_scans_agree_with_byte_scans() {
@@ -196,11 +191,12 @@ mod tests {
                 for needle in [b'\n', b'\r', 0, 0x80, 0xff, b'x'] {
                     assert_eq!(find_byte(needle, slice), slice.iter().position(|&b| b == needle));
                 }
-                let breaks = slice.iter().any(|&b| b == b'\r' || b == b'\n');
-                let high = slice.iter().any(|&b| b >= 0x80);
-                assert_eq!(line_breaks_and_high_bytes(slice), (breaks, high), "{slice:?}");
-                let controls = breaks || slice.contains(&0);
-                assert_eq!(controls_and_high_bytes(slice), (controls, high), "{slice:?}");
+                let want = SpecialBytes {
+                    nul: slice.contains(&0),
+                    line_break: slice.iter().any(|&b| b == b'\r' || b == b'\n'),
+                    high: slice.iter().any(|&b| b >= 0x80),
+                };
+                assert_eq!(special_bytes(slice), want, "{slice:?}");
             }
         }
     }

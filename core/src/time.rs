@@ -120,18 +120,32 @@ pub fn push_http_date(s: &mut String, secs: i64) {
 /// `Last-Modified` is mostly the same as the last reply's.
 pub(crate) fn push_http_date_memo(s: &mut String, secs: i64) {
     thread_local! {
-        // Kept as text: no UTF-8 check on the way out.
-        static MEMO: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+        static MEMO: DateMemo = const { DateMemo::new() };
     }
-    MEMO.with(|memo| {
-        let mut memo = memo.borrow_mut();
+    MEMO.with(|memo| memo.with(secs, |date| s.push_str(date)));
+}
+
+/// An HTTP date kept as text for the second it names: one per thread for
+/// each kind of date a response carries (its `Date`, a file's
+/// `Last-Modified`), which change once a second at most.
+pub(crate) struct DateMemo(RefCell<(i64, String)>);
+
+impl DateMemo {
+    pub(crate) const fn new() -> DateMemo {
+        DateMemo(RefCell::new((i64::MIN, String::new())))
+    }
+
+    /// `f` of the date of `secs`, formatted only when it differs from the
+    /// last one asked for.
+    pub(crate) fn with<R>(&self, secs: i64, f: impl FnOnce(&str) -> R) -> R {
+        let mut memo = self.0.borrow_mut();
         if memo.0 != secs {
             memo.1.clear();
             push_http_date(&mut memo.1, secs);
             memo.0 = secs;
         }
-        s.push_str(&memo.1);
-    });
+        f(&memo.1)
+    }
 }
 
 /// `n` (below 100) as two decimal digits.

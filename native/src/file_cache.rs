@@ -60,7 +60,7 @@ const MAX_OPEN: usize = 64;
 /// Most directory listings kept per worker.
 const MAX_LISTINGS: usize = 16;
 /// Most entries of a listing kept.
-pub const MAX_LISTING_ENTRIES: usize = 10_000;
+const MAX_LISTING_ENTRIES: usize = 10_000;
 /// Most directories watched per worker (the kernel's own limit, per user,
 /// may be lower: then `ENOSPC`, and what needs more watches is not cached).
 const MAX_WATCHES: usize = 4096;
@@ -166,9 +166,7 @@ pub fn lookup(path: &LocalPath) -> Option<(Held, Metadata)> {
         if cache.entries.is_empty() {
             return None;
         }
-        if INPUT_SINCE_LOOK.with(|flag| flag.replace(false)) {
-            cache.notice_changes();
-        }
+        cache.look_if_input();
         let entry = cache.entries.get(path)?;
         Some((entry.held.clone(), entry.meta))
     })
@@ -182,21 +180,23 @@ pub fn lookup_listing(path: &LocalPath) -> Option<Arc<Vec<ListingEntry>>> {
         if cache.listings.is_empty() {
             return None;
         }
-        if INPUT_SINCE_LOOK.with(|flag| flag.replace(false)) {
-            cache.notice_changes();
-        }
+        cache.look_if_input();
         cache.listings.get(path).cloned()
     })
 }
 
 /// Keep `entries` as what the directory `path` holds, read after
-/// [`watch`] succeeded for the directories of [`directories_to`] it.
-pub fn insert_listing(path: LocalPath, entries: Arc<Vec<ListingEntry>>) {
+/// [`watch`] succeeded for the directories of [`directories_to`] it
+/// (unless it is a listing not to keep: see the module's notes).
+pub fn insert_listing(path: &LocalPath, entries: &[ListingEntry]) {
+    if entries.len() > MAX_LISTING_ENTRIES || entries.iter().any(|e| e.is_symlink) {
+        return;
+    }
     CACHE.with(|c| {
         if let Some(cache) = c.borrow_mut().as_mut() {
             // A change since the watch emptied the cache: keep nothing.
-            if cache.inotify.is_some() && entries.len() <= MAX_LISTING_ENTRIES {
-                cache.listings.push(path, entries);
+            if cache.inotify.is_some() {
+                cache.listings.push(path.clone(), Arc::new(entries.to_vec()));
             }
         }
     })
@@ -283,6 +283,14 @@ impl FileCache {
             open: 0,
             max_watches,
             unavailable: false,
+        }
+    }
+
+    /// Before a hit: look for changes if request bytes were read since
+    /// the last look.
+    fn look_if_input(&mut self) {
+        if INPUT_SINCE_LOOK.with(|flag| flag.replace(false)) {
+            self.notice_changes();
         }
     }
 

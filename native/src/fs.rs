@@ -283,11 +283,8 @@ impl Files for NativeFiles {
             && !self.is_symlink(path)
             && file_cache::watch(&file_cache::directories_to(&self.root.real, path));
         let entries = self.list_dir(path)?.1;
-        if caching
-            && entries.len() <= file_cache::MAX_LISTING_ENTRIES
-            && !entries.iter().any(|e| e.is_symlink)
-        {
-            file_cache::insert_listing(path.clone(), Arc::new(entries.clone()));
+        if caching {
+            file_cache::insert_listing(path, &entries);
         }
         Ok(entries)
     }

@@ -4,7 +4,7 @@
 //! none when its buffers are reused), and a response's fields go out as
 //! they are kept.
 
-use crate::text::line_breaks_and_high_bytes;
+use crate::text::special_bytes;
 
 /// Header fields in arrival (or writing) order; names compared ASCII
 /// case-insensitively. A request's values are its bytes decoded as
@@ -131,13 +131,13 @@ impl Headers {
         self.text.push_str(": ");
         write_value(&mut self.text);
         let end = self.text.len();
-        let (breaks, high) = line_breaks_and_high_bytes(&self.text.as_bytes()[start..end]);
-        if breaks {
+        let found = special_bytes(&self.text.as_bytes()[start..end]);
+        if found.line_break {
             // Rare: spaces in their place (one byte each, the spans hold).
             let fixed = self.text[start..end].replace(['\r', '\n'], " ");
             self.text.replace_range(start..end, &fixed);
         }
-        self.non_ascii |= high;
+        self.non_ascii |= found.high;
         self.text.push_str("\r\n");
         self.fields.push(FieldSpan { start, name_end, end });
         self.names |= name_bit(name);

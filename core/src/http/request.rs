@@ -3,7 +3,7 @@
 
 use crate::http::error::{ProtocolError, ProtocolErrorKind};
 use crate::http::headers::Headers;
-use crate::text::{controls_and_high_bytes, is_py_space, latin1_string, py_repr};
+use crate::text::{is_py_space, latin1_string, py_repr, special_bytes};
 
 /// The request's HTTP version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -231,14 +231,14 @@ fn read_fields<'b>(
         Ok(httparse::Status::Complete((_, fields))) => {
             for f in fields.iter() {
                 // One pass: refused controls, and whether it is ASCII.
-                let (controls, high) = controls_and_high_bytes(f.value);
-                if controls {
+                let found = special_bytes(f.value);
+                if found.nul || found.line_break {
                     return Err(bad_header(f.name));
                 }
                 // Space and tab are single bytes in Latin-1 too.
                 let value = trim_ascii_blanks(f.value);
                 match std::str::from_utf8(value) {
-                    Ok(text) if !high => headers.push_line_safe(f.name, text, false),
+                    Ok(text) if !found.high => headers.push_line_safe(f.name, text, false),
                     _ => {
                         let text: String = value.iter().map(|&b| char::from(b)).collect();
                         headers.push_line_safe(f.name, &text, true);

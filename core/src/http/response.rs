@@ -1,12 +1,12 @@
 //! Response heads, how their bodies are framed, and how they are written.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::http::headers::Headers;
-use crate::text::line_breaks_and_high_bytes;
-use crate::time::{format_http_date, unix_seconds};
+use crate::text::special_bytes;
+use crate::time::{unix_seconds, DateMemo};
 
 /// A response's status line and header fields, less `Server` and `Date`,
 /// which the connection adds (CPython's `send_response`).
@@ -159,16 +159,9 @@ pub(crate) fn write_status_and_server(
 /// every response head).
 fn push_http_date(out: &mut Vec<u8>, now: SystemTime) {
     thread_local! {
-        static LAST: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+        static NOW: DateMemo = const { DateMemo::new() };
     }
-    let secs = unix_seconds(now);
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.0 != secs {
-            *last = (secs, format_http_date(secs));
-        }
-        out.extend_from_slice(last.1.as_bytes());
-    });
+    NOW.with(|memo| memo.with(unix_seconds(now), |date| out.extend_from_slice(date.as_bytes())));
 }
 
 /// A whole response head with no connection behind it (a refusal).
@@ -206,7 +199,8 @@ pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, value: &str) {
 pub(crate) fn push_latin1(out: &mut Vec<u8>, s: &str) {
     // Every header a server writes is plain ASCII without line breaks.
     let bytes = s.as_bytes();
-    if line_breaks_and_high_bytes(bytes) == (false, false) {
+    let found = special_bytes(bytes);
+    if !found.line_break && !found.high {
         out.extend_from_slice(bytes);
         return;
     }

@@ -308,7 +308,8 @@ fn copy_at(bytes: &[u8], offset: u64, buf: &mut [u8]) -> usize {
 }
 
 /// [`send_file`] for bytes in memory: the head and the range leave in one
-/// write (through `scratch`), then the rest as the transport takes it.
+/// write (gathered, or joined in `scratch` where the transport does not
+/// gather: one TLS record), then the rest as the transport takes it.
 fn send_memory<T: Transport + ?Sized>(
     sink: &mut Sink<'_, T>,
     head: &[u8],
@@ -325,33 +326,21 @@ fn send_memory<T: Transport + ?Sized>(
     };
     let body = &bytes[start..end];
     let short = len.is_some_and(|len| (body.len() as u64) < len);
+    let (first, second): (&[u8], &[u8]) = if sink.transport.gathers() {
+        (head, body)
+    } else {
+        scratch.clear();
+        scratch.extend_from_slice(head);
+        scratch.extend_from_slice(body);
+        (scratch, &[])
+    };
+    let n = sink.write_some_of_two(first, second, true)?;
+    sent.wrote(n, head.len());
+    if n < first.len() + second.len() {
+        return Err(ErrorKind::WouldBlock.into());
+    }
     // Fewer bytes than the head promised: the connection must end.
-    let ended = short || len.is_none();
-    if sink.transport.gathers() {
-        // Head and body in one write, without copying the body.
-        let mut at = 0;
-        while at < head.len() + body.len() {
-            let n = sink.write_some_of_two(
-                &head[at.min(head.len())..],
-                &body[at.saturating_sub(head.len())..],
-                true,
-            )?;
-            sent.wrote(n, head.len().saturating_sub(at));
-            at += n;
-        }
-        sent.ended = ended;
-        return Ok(());
-    }
-    scratch.clear();
-    scratch.extend_from_slice(head);
-    scratch.extend_from_slice(body);
-    let mut at = 0;
-    while at < scratch.len() {
-        let n = sink.write_some(&scratch[at..], true)?;
-        sent.wrote(n, head.len().saturating_sub(at));
-        at += n;
-    }
-    sent.ended = ended;
+    sent.ended = short || len.is_none();
     Ok(())
 }
 

@@ -1,22 +1,37 @@
-//! Small files kept in memory by each event-loop worker, and larger ones
-//! kept open, never stale; and directory listings (the entries read, not
-//! the page), under the same rule.
+//! Small files kept in memory, and larger ones kept open, never stale;
+//! and directory listings (the entries read, not the page), under the same
+//! rule. One cache, shared by every event-loop worker, with no lock on the
+//! hit path.
 //!
 //! A hit answers from memory (or, for a file over [`MAX_FILE`], from its
 //! descriptor, read by offset) without opening, `fstat`ing, reading or
-//! closing the file. Before a hit the worker reads its inotify descriptor
-//! (one non-blocking `read`) if any request bytes were read since it last
-//! did: any change under a directory the cached files were reached through
-//! (a file written, truncated, `chmod`ed, created, deleted, renamed or
-//! moved in; a directory renamed or removed) empties the whole cache, so a
-//! change that completed before the request was read is always seen. (A
-//! change the client waited for came before it sent the request, so
-//! before the request was read, so before that look.) The worker reads
-//! every ready connection's input before serving any, so that one look
-//! covers all of it. Directories are watched *before* a
-//! file is read into the cache, so a change racing with the read is seen
-//! too. Changes are rare next to requests; emptying everything keeps the
-//! rule simple enough to trust.
+//! closing the file.
+//!
+//! What is kept belongs to an *epoch*: one inotify descriptor, watching
+//! every directory the epoch's files and listings were reached through,
+//! and what was read while those watches stood. Directories are watched
+//! *before* a file is read into the epoch, so a change racing with the
+//! read is seen too. Before a hit, a worker asks the current epoch's
+//! descriptor how many event bytes are queued (`FIONREAD`, which consumes
+//! nothing) if any request bytes were read on its thread since it last
+//! asked: any queued event (a file written, truncated, `chmod`ed, created,
+//! deleted, renamed or moved in; a directory renamed or removed) retires
+//! the epoch, and a fresh, empty one takes its place. So a change that
+//! completed before the request was read is always seen. (A change the
+//! client waited for came before it sent the request, so before the
+//! request was read, so before that look.) Because the look consumes
+//! nothing, no worker can take an event away from another one still
+//! looking: every worker that looks at an epoch after an event sees it.
+//! The worker reads every ready connection's input before serving any, so
+//! that one look covers all of it. Changes are rare next to requests;
+//! emptying everything keeps the rule simple enough to trust.
+//!
+//! The hit path takes no lock: the current epoch is an `ArcSwap` load, its
+//! maps are lock-free (`papaya`), and "recently used" is one atomic flag
+//! per entry. Inserting (after a miss, which read the disk anyway) takes
+//! the epoch's bookkeeping mutex: the watched directories, the totals,
+//! and the eviction order (second chance: an entry used since the hand
+//! last passed it is kept for one more round).
 //!
 //! What is not cached (served the usual way, as if there were no cache):
 //! files with more than one hard link (a write through another name would
@@ -30,40 +45,38 @@
 //! Writes through a shared memory mapping raise no inotify event; a server
 //! of files edited that way should not be relied on to see them at once.
 //!
-//! One cache per worker thread (no lock, no sharing): memory is bounded
-//! per worker by [`MAX_BYTES`] and [`MAX_ENTRIES`], least recently used
-//! first out.
+//! Memory is bounded for the whole process by [`MAX_BYTES`],
+//! [`MAX_ENTRIES`] and the open-file and listing caps.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::cell::Cell;
+use std::collections::{HashSet, VecDeque};
 use std::fs::File;
-use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use arc_swap::ArcSwap;
 use foldhash::fast::RandomState;
 use httpserver_core::simple::{ListingEntry, LocalPath};
 use httpserver_core::Metadata;
-use lru::LruCache;
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
-use rustix::io::Errno;
 
 /// Largest file kept in memory.
 pub const MAX_FILE: u64 = 64 * 1024;
-/// Most bytes of files kept per worker.
-pub const MAX_BYTES: usize = 32 << 20;
-/// Most files kept per worker.
-pub const MAX_ENTRIES: usize = 8192;
-/// Most files over [`MAX_FILE`] kept open per worker.
-const MAX_OPEN: usize = 64;
-/// Most directory listings kept per worker.
-const MAX_LISTINGS: usize = 16;
+/// Most bytes of files kept.
+pub const MAX_BYTES: usize = 64 << 20;
+/// Most files kept.
+pub const MAX_ENTRIES: usize = 16_384;
+/// Most files over [`MAX_FILE`] kept open.
+const MAX_OPEN: usize = 128;
+/// Most directory listings kept.
+const MAX_LISTINGS: usize = 32;
 /// Most entries of a listing kept.
 const MAX_LISTING_ENTRIES: usize = 10_000;
-/// Most directories watched per worker (the kernel's own limit, per user,
-/// may be lower: then `ENOSPC`, and what needs more watches is not cached).
-const MAX_WATCHES: usize = 4096;
+/// Most directories watched (the kernel's own limit, per user, may be
+/// lower: then `ENOSPC`, and what needs more watches is not cached).
+const MAX_WATCHES: usize = 8192;
 
 /// Every change that can make a cached name give other bytes; not the
 /// reads, opens and closes of readers (ours among them).
@@ -90,41 +103,87 @@ pub enum Held {
     Open(Arc<File>),
 }
 
-struct Entry {
-    held: Held,
-    meta: Metadata,
-}
-
-impl Entry {
-    /// Bytes held in memory, and descriptors held open.
-    fn weight(&self) -> (usize, usize) {
-        match &self.held {
-            Held::Bytes(bytes) => (bytes.len(), 0),
-            Held::Open(_) => (0, 1),
+impl Held {
+    fn weight(&self) -> Weight {
+        match self {
+            Held::Bytes(bytes) => Weight { bytes: bytes.len(), open: 0 },
+            Held::Open(_) => Weight { bytes: 0, open: 1 },
         }
     }
 }
 
-/// One worker's cache.
-struct FileCache {
-    /// `None` until the first insert, and after a change (a fresh
-    /// descriptor drops every watch at once).
-    inotify: Option<OwnedFd>,
-    watched: HashSet<PathBuf>,
-    entries: LruCache<LocalPath, Entry, RandomState>,
-    /// A directory's entries, as read (unsorted).
-    listings: LruCache<LocalPath, Arc<Vec<ListingEntry>>, RandomState>,
-    bytes: usize,
-    open: usize,
-    max_watches: usize,
-    /// inotify cannot be used here (no descriptor): serve uncached.
-    unavailable: bool,
+/// One kept value and whether a hit used it since the eviction hand last
+/// passed it.
+struct Kept<T> {
+    value: T,
+    used: AtomicBool,
 }
 
+impl<T> Kept<T> {
+    fn new(value: T) -> Kept<T> {
+        Kept { value, used: AtomicBool::new(false) }
+    }
+
+    /// The value, marked used (a store only when the flag changes, so a
+    /// hot entry's cache line stays shared between workers).
+    fn use_it(&self) -> &T {
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
+        &self.value
+    }
+}
+
+type Map<T> = papaya::HashMap<LocalPath, Kept<T>, RandomState>;
+
+/// What was kept while one set of watches stood: retired, never emptied
+/// in place, when any of them reports a change.
+struct Epoch {
+    /// `None` when inotify cannot be used here: nothing is kept.
+    inotify: Option<OwnedFd>,
+    files: Map<(Held, Metadata)>,
+    /// A directory's entries, as read (unsorted).
+    listings: Map<Arc<Vec<ListingEntry>>>,
+    /// Whether anything was ever kept (so that a lookup in an empty epoch
+    /// skips the look).
+    holding: AtomicBool,
+    books: Mutex<Books>,
+}
+
+/// An epoch's bookkeeping, changed only by inserts.
+#[derive(Default)]
+struct Books {
+    watched: HashSet<PathBuf>,
+    /// Files in the eviction hand's order.
+    files: VecDeque<LocalPath>,
+    listings: VecDeque<LocalPath>,
+    /// What the kept files weigh.
+    weight: Weight,
+}
+
+/// Bytes held in memory, and descriptors held open.
+#[derive(Clone, Copy, Default)]
+struct Weight {
+    bytes: usize,
+    open: usize,
+}
+
+/// The process's cache: the current epoch.
+struct Cache {
+    current: ArcSwap<Epoch>,
+    max_watches: usize,
+}
+
+/// The directories of one insert watched in one epoch: what is read
+/// after them goes into that epoch (or nowhere, if it was retired since).
+pub struct Watched(Arc<Epoch>);
+
+static CACHE: OnceLock<Cache> = OnceLock::new();
+
 thread_local! {
-    static CACHE: RefCell<Option<FileCache>> = const { RefCell::new(None) };
-    /// Request bytes were read on this thread since the last look at the
-    /// inotify descriptor.
+    /// This thread serves from the cache (an event-loop worker).
+    static ENABLED: Cell<bool> = const { Cell::new(false) };
+    /// Request bytes were read on this thread since the last look.
     static INPUT_SINCE_LOOK: Cell<bool> = const { Cell::new(true) };
 }
 
@@ -134,12 +193,11 @@ pub fn note_input() {
     INPUT_SINCE_LOOK.with(|flag| flag.set(true));
 }
 
-/// Keep small files in memory for this thread's requests (an event-loop
+/// Serve this thread's requests from the shared cache (an event-loop
 /// worker calls it once).
 pub fn enable_for_this_thread() {
-    CACHE.with(|c| {
-        *c.borrow_mut() = Some(FileCache::new(max_watches()));
-    });
+    CACHE.get_or_init(|| Cache { current: ArcSwap::from_pointee(Epoch::new()), max_watches: max_watches() });
+    ENABLED.with(|e| e.set(true));
 }
 
 /// The watch budget: [`MAX_WATCHES`], lower in debug builds when
@@ -153,88 +211,166 @@ fn max_watches() -> usize {
     MAX_WATCHES
 }
 
+/// The cache, on a thread that serves from it.
+fn cache() -> Option<&'static Cache> {
+    if ENABLED.with(Cell::get) {
+        CACHE.get()
+    } else {
+        None
+    }
+}
+
 /// Whether this thread caches (then a miss is worth reading in full).
 pub fn enabled() -> bool {
-    CACHE.with(|c| c.borrow().as_ref().is_some_and(|cache| !cache.unavailable))
+    cache().is_some_and(|c| c.current.load().inotify.is_some())
 }
 
 /// What is kept of `path` and its metadata, if nothing changed since.
 pub fn lookup(path: &LocalPath) -> Option<(Held, Metadata)> {
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        let cache = c.as_mut()?;
-        if cache.entries.is_empty() {
-            return None;
-        }
-        cache.look_if_input();
-        let entry = cache.entries.get(path)?;
-        Some((entry.held.clone(), entry.meta))
-    })
+    let cache = cache()?;
+    let epoch = cache.current.load();
+    if !epoch.holding.load(Ordering::Relaxed) || !cache.look_if_input(&epoch) {
+        return None;
+    }
+    let files = epoch.files.pin();
+    let (held, meta) = files.get(path)?.use_it();
+    Some((held.clone(), *meta))
 }
 
 /// The entries of the directory `path`, if kept and nothing changed since.
 pub fn lookup_listing(path: &LocalPath) -> Option<Arc<Vec<ListingEntry>>> {
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        let cache = c.as_mut()?;
-        if cache.listings.is_empty() {
-            return None;
-        }
-        cache.look_if_input();
-        cache.listings.get(path).cloned()
-    })
-}
-
-/// Keep `entries` as what the directory `path` holds, read after
-/// [`watch`] succeeded for the directories of [`directories_to`] it
-/// (unless it is a listing not to keep: see the module's notes).
-pub fn insert_listing(path: &LocalPath, entries: &[ListingEntry]) {
-    if entries.len() > MAX_LISTING_ENTRIES || entries.iter().any(|e| e.is_symlink) {
-        return;
+    let cache = cache()?;
+    let epoch = cache.current.load();
+    if !epoch.holding.load(Ordering::Relaxed) || !cache.look_if_input(&epoch) {
+        return None;
     }
-    CACHE.with(|c| {
-        if let Some(cache) = c.borrow_mut().as_mut() {
-            // A change since the watch emptied the cache: keep nothing.
-            if cache.inotify.is_some() {
-                cache.listings.push(path.clone(), Arc::new(entries.to_vec()));
-            }
-        }
-    })
+    let listings = epoch.listings.pin();
+    listings.get(path).map(|kept| Arc::clone(kept.use_it()))
 }
 
-/// Read what inotify queued now (any change empties the cache), so that
-/// the files it holds open are let go of without waiting for a request.
+/// Ask inotify now whether anything changed (a change retires the epoch),
+/// so that the files it holds open are let go of without waiting for a
+/// request.
 pub fn look_for_changes() {
-    CACHE.with(|c| {
-        if let Some(cache) = c.borrow_mut().as_mut() {
-            if !cache.entries.is_empty() || !cache.listings.is_empty() {
-                cache.notice_changes();
-            }
+    if let Some(cache) = cache() {
+        let epoch = cache.current.load();
+        if epoch.holding.load(Ordering::Relaxed) {
+            cache.look(&epoch);
         }
-    })
+    }
 }
 
 /// Watch the directories `path` is reached through (`dirs`: the root and
-/// each directory below it on the way), before its bytes are read; false
+/// each directory below it on the way), before its bytes are read; `None`
 /// when they cannot all be watched (then do not cache it).
-pub fn watch(dirs: &[PathBuf]) -> bool {
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        match c.as_mut() {
-            Some(cache) => cache.watch(dirs),
-            None => false,
+pub fn watch(dirs: &[PathBuf]) -> Option<Watched> {
+    let cache = cache()?;
+    let mut epoch = cache.current.load_full();
+    // Changes may have come since the last look: start from them (in a
+    // fresh epoch, if they retired this one).
+    if !cache.look(&epoch) {
+        epoch = cache.current.load_full();
+    }
+    let fd = epoch.inotify.as_ref()?;
+    let mut books = epoch.books.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for dir in dirs {
+        if books.watched.contains(dir) {
+            continue;
         }
-    })
+        if books.watched.len() >= cache.max_watches {
+            return None;
+        }
+        // ENOSPC: the kernel's watch limit; anything else (a directory
+        // gone meanwhile): not cached either way.
+        inotify::add_watch(fd, dir.as_path(), watched_events()).ok()?;
+        books.watched.insert(dir.clone());
+    }
+    drop(books);
+    Some(Watched(epoch))
 }
 
-/// Keep `held` as what `path` holds, read or opened after [`watch`]
-/// succeeded.
-pub fn insert(path: LocalPath, held: Held, meta: Metadata) {
-    CACHE.with(|c| {
-        if let Some(cache) = c.borrow_mut().as_mut() {
-            cache.insert(path, Entry { held, meta });
+/// Keep `held` as what `path` holds, read or opened after `watched`.
+pub fn insert(watched: Watched, path: LocalPath, held: Held, meta: Metadata) {
+    let weight = held.weight();
+    if weight.bytes as u64 > MAX_FILE {
+        return;
+    }
+    let epoch = watched.0;
+    let mut books = epoch.books.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let books = &mut *books;
+    let files = epoch.files.pin();
+    match files.insert(path.clone(), Kept::new((held, meta))) {
+        Some(old) => books.weight.take(old.value.0.weight()),
+        None => books.files.push_back(path),
+    }
+    books.weight.add(weight);
+    evict(
+        &mut books.files,
+        &files,
+        &mut books.weight,
+        |(held, _)| held.weight(),
+        |n, w| n > MAX_ENTRIES || w.bytes > MAX_BYTES || w.open > MAX_OPEN,
+    );
+    epoch.holding.store(true, Ordering::Relaxed);
+}
+
+/// Keep `entries` as what the directory `path` holds, read after
+/// `watched` (unless it is a listing not to keep: see the module's notes).
+pub fn insert_listing(watched: Watched, path: &LocalPath, entries: &[ListingEntry]) {
+    if entries.len() > MAX_LISTING_ENTRIES || entries.iter().any(|e| e.is_symlink) {
+        return;
+    }
+    let epoch = watched.0;
+    let mut books = epoch.books.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let listings = epoch.listings.pin();
+    if listings.insert(path.clone(), Kept::new(Arc::new(entries.to_vec()))).is_none() {
+        books.listings.push_back(path.clone());
+    }
+    let books = &mut *books;
+    evict(
+        &mut books.listings,
+        &listings,
+        &mut Weight::default(),
+        |_| Weight::default(),
+        |n, _| n > MAX_LISTINGS,
+    );
+    epoch.holding.store(true, Ordering::Relaxed);
+}
+
+/// Evict in `order` (second chance: an entry used since the hand last
+/// passed it goes to the back, unused) while `over(entries kept, weight)`;
+/// `weigh` says what an evicted value took off `weight`.
+fn evict<T, G: papaya::Guard>(
+    order: &mut VecDeque<LocalPath>,
+    map: &papaya::HashMapRef<'_, LocalPath, Kept<T>, RandomState, G>,
+    weight: &mut Weight,
+    weigh: impl Fn(&T) -> Weight,
+    over: impl Fn(usize, &Weight) -> bool,
+) {
+    while over(order.len(), weight) {
+        let Some(path) = order.pop_front() else { break };
+        match map.get(&path) {
+            Some(kept) if kept.used.swap(false, Ordering::Relaxed) => order.push_back(path),
+            Some(_) => {
+                if let Some(old) = map.remove(&path) {
+                    weight.take(weigh(&old.value));
+                }
+            }
+            None => {}
         }
-    })
+    }
+}
+
+impl Weight {
+    fn add(&mut self, w: Weight) {
+        self.bytes += w.bytes;
+        self.open += w.open;
+    }
+
+    fn take(&mut self, w: Weight) {
+        self.bytes -= w.bytes;
+        self.open -= w.open;
+    }
 }
 
 /// The directories a path below `root` is reached through: the root and
@@ -266,111 +402,117 @@ pub fn directories_to(root: &Path, path: &LocalPath) -> Vec<PathBuf> {
     dirs
 }
 
-impl FileCache {
-    fn new(max_watches: usize) -> FileCache {
-        FileCache {
-            inotify: None,
-            watched: HashSet::new(),
-            entries: LruCache::with_hasher(
-                NonZeroUsize::new(MAX_ENTRIES).unwrap_or(NonZeroUsize::MIN),
-                RandomState::default(),
-            ),
-            listings: LruCache::with_hasher(
-                NonZeroUsize::new(MAX_LISTINGS).unwrap_or(NonZeroUsize::MIN),
-                RandomState::default(),
-            ),
-            bytes: 0,
-            open: 0,
-            max_watches,
-            unavailable: false,
-        }
-    }
-
-    /// Before a hit: look for changes if request bytes were read since
-    /// the last look.
-    fn look_if_input(&mut self) {
-        if INPUT_SINCE_LOOK.with(|flag| flag.replace(false)) {
-            self.notice_changes();
-        }
-    }
-
-    /// Read what inotify queued; anything at all (or an error) empties
-    /// the cache.
-    fn notice_changes(&mut self) {
-        let Some(fd) = &self.inotify else { return };
-        let mut buf = [0u8; 1024];
-        match rustix::io::read(fd, &mut buf) {
-            Err(Errno::AGAIN) => {}
-            // An event, an overflow, or a descriptor that no longer works.
-            _ => self.clear(),
-        }
-    }
-
-    /// Forget every entry and every watch.
-    fn clear(&mut self) {
-        self.entries.clear();
-        self.listings.clear();
-        self.bytes = 0;
-        self.open = 0;
-        self.watched.clear();
-        self.inotify = None;
-    }
-
-    fn watch(&mut self, dirs: &[PathBuf]) -> bool {
-        if self.unavailable {
-            return false;
-        }
-        // Changes may have come since the last look: start from them.
-        self.notice_changes();
-        if self.inotify.is_none() {
-            match inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK) {
-                Ok(fd) => self.inotify = Some(fd),
-                Err(_) => {
-                    self.unavailable = true;
-                    return false;
-                }
-            }
-        }
-        let Some(fd) = &self.inotify else { return false };
-        for dir in dirs {
-            if self.watched.contains(dir) {
-                continue;
-            }
-            if self.watched.len() >= self.max_watches {
+impl Cache {
+    /// Before a hit: look for changes if request bytes were read on this
+    /// thread since its last look. False when `epoch` is retired.
+    fn look_if_input(&self, epoch: &Arc<Epoch>) -> bool {
+        if INPUT_SINCE_LOOK.with(|flag| flag.get()) {
+            if !self.look(epoch) {
                 return false;
             }
-            // ENOSPC: the kernel's watch limit; anything else (a directory
-            // gone meanwhile): not cached either way.
-            if inotify::add_watch(fd, dir.as_path(), watched_events()).is_err() {
-                return false;
-            }
-            self.watched.insert(dir.clone());
+            INPUT_SINCE_LOOK.with(|flag| flag.set(false));
         }
         true
     }
 
-    fn insert(&mut self, path: LocalPath, entry: Entry) {
-        let (bytes, open) = entry.weight();
-        if self.inotify.is_none() || bytes as u64 > MAX_FILE {
-            return;
+    /// Whether nothing changed since `epoch` began: no event queued on its
+    /// descriptor (asked without reading, so the event stays for every
+    /// other worker to see). On a change, or a descriptor that no longer
+    /// answers, a fresh epoch replaces it (if no other worker did first)
+    /// and this returns false.
+    fn look(&self, epoch: &Arc<Epoch>) -> bool {
+        let Some(fd) = &epoch.inotify else { return false };
+        if rustix::io::ioctl_fionread(fd) == Ok(0) {
+            return true;
         }
-        self.bytes += bytes;
-        self.open += open;
-        if let Some((_, old)) = self.entries.push(path, entry) {
-            self.forget(&old);
+        let current = self.current.load();
+        if Arc::ptr_eq(&current, epoch) {
+            self.current.compare_and_swap(&*current, Arc::new(Epoch::new()));
         }
-        while self.bytes > MAX_BYTES || self.open > MAX_OPEN {
-            match self.entries.pop_lru() {
-                Some((_, old)) => self.forget(&old),
-                None => break,
-            }
+        false
+    }
+}
+
+impl Epoch {
+    /// An empty epoch with a fresh descriptor (no watches yet).
+    fn new() -> Epoch {
+        Epoch {
+            inotify: inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).ok(),
+            files: papaya::HashMap::builder().hasher(RandomState::default()).build(),
+            listings: papaya::HashMap::builder().hasher(RandomState::default()).build(),
+            holding: AtomicBool::new(false),
+            books: Mutex::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use httpserver_core::simple::{translate_path, FileKind};
+    use std::time::UNIX_EPOCH;
+
+    /// On a thread of its own (the cache is enabled per thread): `f()`.
+    fn on_worker<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                enable_for_this_thread();
+                note_input();
+                f()
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
+    fn kept_bytes(path: &LocalPath) -> Option<Vec<u8>> {
+        match lookup(path)? {
+            (Held::Bytes(bytes), _) => Some(bytes.to_vec()),
+            (Held::Open(_), _) => None,
         }
     }
 
-    /// Take what an entry held off the totals.
-    fn forget(&mut self, entry: &Entry) {
-        let (bytes, open) = entry.weight();
-        self.bytes -= bytes;
-        self.open -= open;
+    // The process has one cache: this is the only test that enables it.
+    #[test]
+    fn one_workers_insert_is_every_workers_hit_until_any_change() {
+        let dir = std::env::temp_dir().join(format!("httpserver-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.txt"), b"one").unwrap();
+        let path = translate_path("/a.txt");
+        let meta = Metadata::new(FileKind::File, 3, UNIX_EPOCH);
+        let keep = || {
+            let watched = watch(&directories_of(&dir, &path)).expect("inotify works here");
+            insert(watched, path.clone(), Held::Bytes(Arc::from(&b"one"[..])), meta);
+        };
+
+        // Kept by one worker thread, hit by others that never read it.
+        on_worker(keep);
+        assert_eq!(on_worker(|| kept_bytes(&path)), Some(b"one".to_vec()));
+        assert_eq!(on_worker(|| kept_bytes(&path)), Some(b"one".to_vec()));
+        // Threads that are not workers do not use it.
+        assert!(lookup(&path).is_none());
+
+        // A change: the first worker to look retires the epoch; the next
+        // one, which could not have read the event itself, misses too.
+        std::fs::write(dir.join("b.txt"), b"new").unwrap();
+        assert_eq!(on_worker(|| kept_bytes(&path)), None);
+        assert_eq!(on_worker(|| kept_bytes(&path)), None);
+
+        // The look does not consume the event: two workers asking the same
+        // epoch both see the change (the case a consuming read got wrong,
+        // if the one that read it had not yet emptied the cache).
+        on_worker(keep);
+        let epoch = CACHE.get().unwrap().current.load_full();
+        std::fs::write(dir.join("c.txt"), b"new").unwrap();
+        let cache = CACHE.get().unwrap();
+        assert!(!cache.look(&epoch), "the first look sees the change");
+        assert!(!cache.look(&epoch), "and so does the second");
+        assert!(!Arc::ptr_eq(&cache.current.load_full(), &epoch), "retired");
+        assert_eq!(on_worker(|| kept_bytes(&path)), None);
+
+        // Kept again after the change, in the fresh epoch.
+        on_worker(keep);
+        assert_eq!(on_worker(|| kept_bytes(&path)), Some(b"one".to_vec()));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

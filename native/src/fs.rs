@@ -279,12 +279,14 @@ impl Files for NativeFiles {
             return Ok(entries.as_ref().clone());
         }
         // Watched before it is read, as a file is (see file_cache).
-        let caching = file_cache::enabled()
-            && !self.is_symlink(path)
-            && file_cache::watch(&file_cache::directories_to(&self.root.real, path));
+        let watched = if file_cache::enabled() && !self.is_symlink(path) {
+            file_cache::watch(&file_cache::directories_to(&self.root.real, path))
+        } else {
+            None
+        };
         let entries = self.list_dir(path)?.1;
-        if caching {
-            file_cache::insert_listing(path, &entries);
+        if let Some(watched) = watched {
+            file_cache::insert_listing(watched, path, &entries);
         }
         Ok(entries)
     }
@@ -313,8 +315,11 @@ impl Files for NativeFiles {
         }
         // The directories on the way are watched before the file is opened
         // and read: a change from then on empties the cache.
-        let caching =
-            file_cache::enabled() && file_cache::watch(&file_cache::directories_of(&self.root.real, path));
+        let watched = if file_cache::enabled() {
+            file_cache::watch(&file_cache::directories_of(&self.root.real, path))
+        } else {
+            None
+        };
         // O_NONBLOCK: should a FIFO appear since `metadata`, opening it
         // must not hang the connection; fstat below then refuses it.
         let fd = self.open_below(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
@@ -327,15 +332,15 @@ impl Files for NativeFiles {
         // watched directory; and not reached through a symbolic link as
         // its last step: the file's own directory may be watched by no one
         // (links on the way to it are directories, whose watches follow).
-        if caching && st.st_nlink == 1 && !self.is_symlink(path) {
+        if let Some(watched) = watched.filter(|_| st.st_nlink == 1 && !self.is_symlink(path)) {
             if meta.len > file_cache::MAX_FILE {
                 let file = Arc::new(File::from(fd));
-                file_cache::insert(path.clone(), Held::Open(Arc::clone(&file)), meta);
+                file_cache::insert(watched, path.clone(), Held::Open(Arc::clone(&file)), meta);
                 return Ok((StaticBody::Shared(file), meta));
             }
             if let Some(bytes) = read_exactly(&fd, meta.len) {
                 let bytes: Arc<[u8]> = bytes.into();
-                file_cache::insert(path.clone(), Held::Bytes(Arc::clone(&bytes)), meta);
+                file_cache::insert(watched, path.clone(), Held::Bytes(Arc::clone(&bytes)), meta);
                 return Ok((StaticBody::Cached(bytes), meta));
             }
         }

@@ -13,8 +13,8 @@
 //! *before* a file is read into the epoch, so a change racing with the
 //! read is seen too. Before a hit, a worker asks the current epoch's
 //! descriptor how many event bytes are queued (`FIONREAD`, which consumes
-//! nothing) if any request bytes were read on its thread since it last
-//! asked: any queued event (a file written, truncated, `chmod`ed, created,
+//! nothing), unless it already asked that same epoch with no request
+//! bytes read on its thread since: any queued event (a file written, truncated, `chmod`ed, created,
 //! deleted, renamed or moved in; a directory renamed or removed) retires
 //! the epoch, and a fresh, empty one takes its place. So a change that
 //! completed before the request was read is always seen. (A change the
@@ -24,14 +24,15 @@
 //! looking: every worker that looks at an epoch after an event sees it.
 //! The worker reads every ready connection's input before serving any, so
 //! that one look covers all of it. Changes are rare next to requests;
-//! emptying everything keeps the rule simple enough to trust.
+//! retiring everything keeps the rule simple enough to trust.
 //!
 //! The hit path takes no lock: the current epoch is an `ArcSwap` load, its
 //! maps are lock-free (`papaya`), and "recently used" is one atomic flag
-//! per entry. Inserting (after a miss, which read the disk anyway) takes
-//! the epoch's bookkeeping mutex: the watched directories, the totals,
-//! and the eviction order (second chance: an entry used since the hand
-//! last passed it is kept for one more round).
+//! per entry. A miss (which reads the disk anyway) takes the epoch's
+//! bookkeeping mutex to watch and to insert: the watched directories, the
+//! totals, and the eviction order (second chance: an entry used since the
+//! hand last passed it is kept for one more round). The worker that
+//! retires an epoch may be the one to free it, on that request.
 //!
 //! What is not cached (served the usual way, as if there were no cache):
 //! files with more than one hard link (a write through another name would
@@ -46,14 +47,15 @@
 //! of files edited that way should not be relied on to see them at once.
 //!
 //! Memory is bounded for the whole process by [`MAX_BYTES`],
-//! [`MAX_ENTRIES`] and the open-file and listing caps.
+//! [`MAX_ENTRIES`] and the open-file and listing caps; what an eviction
+//! removes is freed (or closed) once no hit in progress still reads it.
 
 use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -139,7 +141,10 @@ type Map<T> = papaya::HashMap<LocalPath, Kept<T>, RandomState>;
 /// What was kept while one set of watches stood: retired, never emptied
 /// in place, when any of them reports a change.
 struct Epoch {
-    /// `None` when inotify cannot be used here: nothing is kept.
+    /// Which epoch this is (never reused, unlike an address).
+    id: u64,
+    /// `None` when inotify could not be had: nothing is kept, and the
+    /// next miss tries again with a fresh epoch.
     inotify: Option<OwnedFd>,
     files: Map<(Held, Metadata)>,
     /// A directory's entries, as read (unsorted).
@@ -150,7 +155,7 @@ struct Epoch {
     books: Mutex<Books>,
 }
 
-/// An epoch's bookkeeping, changed only by inserts.
+/// An epoch's bookkeeping, changed by watches and inserts (after misses).
 #[derive(Default)]
 struct Books {
     watched: HashSet<PathBuf>,
@@ -175,22 +180,27 @@ struct Cache {
 }
 
 /// The directories of one insert watched in one epoch: what is read
-/// after them goes into that epoch (or nowhere, if it was retired since).
+/// after them goes into that epoch (if it was retired since, into one no
+/// lookup loads again).
 pub struct Watched(Arc<Epoch>);
 
 static CACHE: OnceLock<Cache> = OnceLock::new();
 
+/// The next epoch's id (0 is "none").
+static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
+
 thread_local! {
     /// This thread serves from the cache (an event-loop worker).
     static ENABLED: Cell<bool> = const { Cell::new(false) };
-    /// Request bytes were read on this thread since the last look.
-    static INPUT_SINCE_LOOK: Cell<bool> = const { Cell::new(true) };
+    /// The epoch this thread last looked at with no request bytes read
+    /// since (0: look before the next hit, whatever the epoch).
+    static LOOKED_AT: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Request bytes were just read on this thread: the next lookup looks for
 /// changes first.
 pub fn note_input() {
-    INPUT_SINCE_LOOK.with(|flag| flag.set(true));
+    LOOKED_AT.with(|looked| looked.set(0));
 }
 
 /// Serve this thread's requests from the shared cache (an event-loop
@@ -222,7 +232,7 @@ fn cache() -> Option<&'static Cache> {
 
 /// Whether this thread caches (then a miss is worth reading in full).
 pub fn enabled() -> bool {
-    cache().is_some_and(|c| c.current.load().inotify.is_some())
+    cache().is_some()
 }
 
 /// What is kept of `path` and its metadata, if nothing changed since.
@@ -267,7 +277,7 @@ pub fn watch(dirs: &[PathBuf]) -> Option<Watched> {
     let cache = cache()?;
     let mut epoch = cache.current.load_full();
     // Changes may have come since the last look: start from them (in a
-    // fresh epoch, if they retired this one).
+    // fresh epoch, if they retired this one or it has no descriptor).
     if !cache.look(&epoch) {
         epoch = cache.current.load_full();
     }
@@ -347,7 +357,11 @@ fn evict<T, G: papaya::Guard>(
     weigh: impl Fn(&T) -> Weight,
     over: impl Fn(usize, &Weight) -> bool,
 ) {
-    while over(order.len(), weight) {
+    // Two rounds at most: the first clears every flag (hits on other
+    // threads may set some again meanwhile).
+    let mut steps = 2 * order.len() + 1;
+    while steps > 0 && over(order.len(), weight) {
+        steps -= 1;
         let Some(path) = order.pop_front() else { break };
         match map.get(&path) {
             Some(kept) if kept.used.swap(false, Ordering::Relaxed) => order.push_back(path),
@@ -403,27 +417,29 @@ pub fn directories_to(root: &Path, path: &LocalPath) -> Vec<PathBuf> {
 }
 
 impl Cache {
-    /// Before a hit: look for changes if request bytes were read on this
-    /// thread since its last look. False when `epoch` is retired.
+    /// Before a hit: look for changes unless this thread looked at this
+    /// very epoch with no request bytes read since. False when `epoch` is
+    /// retired.
     fn look_if_input(&self, epoch: &Arc<Epoch>) -> bool {
-        if INPUT_SINCE_LOOK.with(|flag| flag.get()) {
+        if LOOKED_AT.with(Cell::get) != epoch.id {
             if !self.look(epoch) {
                 return false;
             }
-            INPUT_SINCE_LOOK.with(|flag| flag.set(false));
+            LOOKED_AT.with(|looked| looked.set(epoch.id));
         }
         true
     }
 
     /// Whether nothing changed since `epoch` began: no event queued on its
     /// descriptor (asked without reading, so the event stays for every
-    /// other worker to see). On a change, or a descriptor that no longer
-    /// answers, a fresh epoch replaces it (if no other worker did first)
-    /// and this returns false.
+    /// other worker to see). On a change, a descriptor that does not
+    /// answer, or none at all, a fresh epoch replaces it (if no other
+    /// worker did first) and this returns false.
     fn look(&self, epoch: &Arc<Epoch>) -> bool {
-        let Some(fd) = &epoch.inotify else { return false };
-        if rustix::io::ioctl_fionread(fd) == Ok(0) {
-            return true;
+        if let Some(fd) = &epoch.inotify {
+            if rustix::io::ioctl_fionread(fd) == Ok(0) {
+                return true;
+            }
         }
         let current = self.current.load();
         if Arc::ptr_eq(&current, epoch) {
@@ -433,13 +449,24 @@ impl Cache {
     }
 }
 
+/// A map whose removed values are freed as soon as no hit still reads
+/// them (papaya's default batches them per thread: open files evicted
+/// would stay open past the caps).
+fn new_map<T>() -> Map<T> {
+    papaya::HashMap::builder()
+        .hasher(RandomState::default())
+        .collector(seize::Collector::new().batch_size(1))
+        .build()
+}
+
 impl Epoch {
     /// An empty epoch with a fresh descriptor (no watches yet).
     fn new() -> Epoch {
         Epoch {
+            id: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
             inotify: inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).ok(),
-            files: papaya::HashMap::builder().hasher(RandomState::default()).build(),
-            listings: papaya::HashMap::builder().hasher(RandomState::default()).build(),
+            files: new_map(),
+            listings: new_map(),
             holding: AtomicBool::new(false),
             books: Mutex::default(),
         }
@@ -511,6 +538,13 @@ mod tests {
         assert_eq!(on_worker(|| kept_bytes(&path)), None);
 
         // Kept again after the change, in the fresh epoch.
+        on_worker(keep);
+        assert_eq!(on_worker(|| kept_bytes(&path)), Some(b"one".to_vec()));
+
+        // An epoch that got no descriptor (inotify_init failed, say at its
+        // instance limit) is replaced at the next miss, not kept for good.
+        cache.current.store(Arc::new(Epoch { inotify: None, ..Epoch::new() }));
+        assert_eq!(on_worker(|| kept_bytes(&path)), None);
         on_worker(keep);
         assert_eq!(on_worker(|| kept_bytes(&path)), Some(b"one".to_vec()));
         let _ = std::fs::remove_dir_all(&dir);

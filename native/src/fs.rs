@@ -314,7 +314,7 @@ impl Files for NativeFiles {
             return Ok((held.into(), meta));
         }
         // The directories on the way are watched before the file is opened
-        // and read: a change from then on empties the cache.
+        // and read: a change from then on retires what the cache holds.
         let watched = if file_cache::enabled() {
             file_cache::watch(&file_cache::directories_of(&self.root.real, path))
         } else {

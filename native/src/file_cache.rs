@@ -148,7 +148,7 @@ struct Epoch {
     inotify: Option<OwnedFd>,
     files: Map<(Held, Metadata)>,
     /// A directory's entries, as read (unsorted).
-    listings: Map<Arc<Vec<ListingEntry>>>,
+    listings: Map<Arc<[ListingEntry]>>,
     /// Whether anything was ever kept (so that a lookup in an empty epoch
     /// skips the look).
     holding: AtomicBool,
@@ -248,7 +248,7 @@ pub fn lookup(path: &LocalPath) -> Option<(Held, Metadata)> {
 }
 
 /// The entries of the directory `path`, if kept and nothing changed since.
-pub fn lookup_listing(path: &LocalPath) -> Option<Arc<Vec<ListingEntry>>> {
+pub fn lookup_listing(path: &LocalPath) -> Option<Arc<[ListingEntry]>> {
     let cache = cache()?;
     let epoch = cache.current.load();
     if !epoch.holding.load(Ordering::Relaxed) || !cache.look_if_input(&epoch) {
@@ -326,14 +326,14 @@ pub fn insert(watched: Watched, path: LocalPath, held: Held, meta: Metadata) {
 
 /// Keep `entries` as what the directory `path` holds, read after
 /// `watched` (unless it is a listing not to keep: see the module's notes).
-pub fn insert_listing(watched: Watched, path: &LocalPath, entries: &[ListingEntry]) {
+pub fn insert_listing(watched: Watched, path: &LocalPath, entries: &Arc<[ListingEntry]>) {
     if entries.len() > MAX_LISTING_ENTRIES || entries.iter().any(|e| e.is_symlink) {
         return;
     }
     let epoch = watched.0;
     let mut books = epoch.books.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let listings = epoch.listings.pin();
-    if listings.insert(path.clone(), Kept::new(Arc::new(entries.to_vec()))).is_none() {
+    if listings.insert(path.clone(), Kept::new(Arc::clone(entries))).is_none() {
         books.listings.push_back(path.clone());
     }
     let books = &mut *books;

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use httpserver_core::simple::coding::ContentCoding;
-use httpserver_core::simple::{FileKind, LinkOutsideRoot, ListingEntry, LocalPath, UploadFile};
+use httpserver_core::simple::{
+    sort_for_listing, FileKind, LinkOutsideRoot, ListingEntry, LocalPath, UploadFile,
+};
 use httpserver_core::{Files, Metadata};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
 
@@ -275,8 +277,13 @@ impl Files for NativeFiles {
     }
 
     fn read_dir(&mut self, path: &LocalPath) -> io::Result<Vec<ListingEntry>> {
+        self.read_dir_shared(path).map(|entries| entries.to_vec())
+    }
+
+    /// From the cache when kept, else read (and kept when it may be).
+    fn read_dir_shared(&mut self, path: &LocalPath) -> io::Result<Arc<[ListingEntry]>> {
         if let Some(entries) = file_cache::lookup_listing(path) {
-            return Ok(entries.as_ref().clone());
+            return Ok(entries);
         }
         // Watched before it is read, as a file is (see file_cache).
         let watched = if file_cache::enabled() && !self.is_symlink(path) {
@@ -284,11 +291,15 @@ impl Files for NativeFiles {
         } else {
             None
         };
-        let entries = self.list_dir(path)?.1;
+        let mut entries = self.list_dir(path)?.1;
         if let Some(watched) = watched {
+            // Sorted once here rather than by every request that lists it.
+            sort_for_listing(&mut entries);
+            let entries: Arc<[ListingEntry]> = entries.into();
             file_cache::insert_listing(watched, path, &entries);
+            return Ok(entries);
         }
-        Ok(entries)
+        Ok(entries.into())
     }
 
     /// Each entry's size and time follow links that stay below the root;

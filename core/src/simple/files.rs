@@ -2,6 +2,7 @@
 //! shell: plain-data queries, no paths joined from client text.
 
 use std::io;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::simple::coding::ContentCoding;
@@ -146,6 +147,14 @@ pub trait Files {
     fn encode(&mut self, file: Self::File, coding: ContentCoding) -> Result<Self::File, Self::File> {
         let _ = coding;
         Err(file)
+    }
+
+    /// [`Files::read_dir`], as entries that are only read, so that a
+    /// cache may hand the same ones to every request (sorted once by
+    /// [`crate::simple::sort_for_listing`], they list quicker). By
+    /// default, read anew each time.
+    fn read_dir_shared(&mut self, path: &LocalPath) -> io::Result<Arc<[ListingEntry]>> {
+        self.read_dir(path).map(Arc::from)
     }
 
     /// [`Files::read_dir`] with each entry's size and modification time

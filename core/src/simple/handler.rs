@@ -593,15 +593,19 @@ impl<F: Files> SimpleHandler<F> {
     fn list_directory(&mut self, path: &LocalPath, target: &str) -> Reply<F::File> {
         let query = parse_listing_query(target.split_once('?').map_or("", |(_, q)| q));
         let detailed = self.rich_listing || query.json;
-        let plain = !detailed && !self.hide_dotfiles && self.uploads.is_none();
+        let refused = || Reply::error(404, Some("No permission to list directory"), None);
+        if !detailed && !self.hide_dotfiles && self.uploads.is_none() {
+            // CPython's page from entries only read: shared ones will do.
+            return match self.files.read_dir_shared(path) {
+                Ok(entries) => Reply::bytes(200, LISTING_CONTENT_TYPE, list_directory(target, &entries)),
+                Err(_) => refused(),
+            };
+        }
         let entries = if detailed { self.files.read_dir_detailed(path) } else { self.files.read_dir(path) };
         let mut entries = match entries {
             Ok(entries) => entries,
-            Err(_) => return Reply::error(404, Some("No permission to list directory"), None),
+            Err(_) => return refused(),
         };
-        if plain {
-            return Reply::bytes(200, LISTING_CONTENT_TYPE, list_directory(target, entries));
-        }
         if self.hide_dotfiles {
             entries.retain(|e| e.name.first() != Some(&b'.'));
         }

@@ -9,9 +9,10 @@ pub(crate) const LISTING_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
 /// The HTML body CPython's `list_directory` produces for `target` (the
 /// request path, query included, as CPython titles it) and `entries`, in
-/// any order: they are sorted here by lower-cased name.
-pub fn list_directory(target: &str, mut entries: Vec<ListingEntry>) -> Vec<u8> {
-    sort_by_name(&mut entries);
+/// any order: they are listed here by lower-cased name (the slice is only
+/// read, so a cache may share it between requests).
+pub fn list_directory(target: &str, entries: &[ListingEntry]) -> Vec<u8> {
+    let order = order_by_name(entries);
     let mut title = b"Directory listing for ".to_vec();
     html_escape_into(&mut title, &python_fs_bytes(percent_decode(target)));
 
@@ -23,7 +24,7 @@ pub fn list_directory(target: &str, mut entries: Vec<ListingEntry>) -> Vec<u8> {
     out.extend_from_slice(b"</title>\n</head>\n<body>\n<h1>");
     out.extend_from_slice(&title);
     out.extend_from_slice(b"</h1>\n<hr>\n<ul>\n");
-    for e in &entries {
+    for e in order.iter().map(|&i| &entries[i]) {
         out.extend_from_slice(b"<li>");
         push_entry_link(&mut out, e);
         out.extend_from_slice(b"</li>\n");
@@ -52,10 +53,10 @@ pub(super) fn push_entry_link(out: &mut Vec<u8>, e: &ListingEntry) {
     out.extend_from_slice(b"</a>");
 }
 
-/// `list.sort(key=lambda a: a.lower())`, stable as Python's sort: the keys
-/// written one after the other into one buffer (not a string each: a
-/// listing has thousands), then the entries put in their order.
-fn sort_by_name(entries: &mut Vec<ListingEntry>) {
+/// The indices of `entries` in the order of Python's stable
+/// `list.sort(key=lambda a: a.lower())`: the keys written one after the
+/// other into one buffer (not a string each: a listing has thousands).
+fn order_by_name(entries: &[ListingEntry]) -> Vec<usize> {
     let mut keys = String::with_capacity(entries.iter().map(|e| e.name.len()).sum());
     let mut order: Vec<SortSlot> = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
@@ -70,11 +71,20 @@ fn sort_by_name(entries: &mut Vec<ListingEntry>) {
     order.sort_unstable_by(|a, b| {
         a.head.cmp(&b.head).then_with(|| rest(a).cmp(rest(b))).then(a.index.cmp(&b.index))
     });
-    let mut taken: Vec<Option<ListingEntry>> = entries.drain(..).map(Some).collect();
-    entries.extend(order.iter().filter_map(|s| taken[s.index].take()));
+    order.iter().map(|s| s.index).collect()
 }
 
-/// An entry's place in [`sort_by_name`]: its key's first 16 bytes as two
+/// Put `entries` in the order [`list_directory`] lists them. Listing
+/// entries already in that order is quicker (the sort then only checks
+/// it), so a shell that keeps listings for many requests may sort them
+/// once, before it keeps them.
+pub fn sort_for_listing(entries: &mut Vec<ListingEntry>) {
+    let order = order_by_name(entries);
+    let mut taken: Vec<Option<ListingEntry>> = entries.drain(..).map(Some).collect();
+    entries.extend(order.iter().filter_map(|&i| taken[i].take()));
+}
+
+/// An entry's place in [`order_by_name`]: its key's first 16 bytes as two
 /// numbers (most comparisons end there), where the key is in the buffer,
 /// and the entry's index.
 struct SortSlot {
@@ -180,10 +190,19 @@ mod tests {
             names.iter().map(|n| ListingEntry::new(n.clone(), false, false)).collect();
         let mut want = names.clone();
         want.sort_by_key(|n| sort_key(n)); // stable, key by key
-        let mut got = entries;
-        sort_by_name(&mut got);
-        let got: Vec<Vec<u8>> = got.into_iter().map(|e| e.name).collect();
+        let got: Vec<Vec<u8>> =
+            order_by_name(&entries).into_iter().map(|i| entries[i].name.clone()).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn sorted_for_listing_lists_the_same() {
+        let entries = vec![entry("b", false, false), entry("A", true, false), entry("a", false, false)];
+        let mut sorted = entries.clone();
+        sort_for_listing(&mut sorted);
+        let names: Vec<&[u8]> = sorted.iter().map(|e| e.name.as_slice()).collect();
+        assert_eq!(names, [&b"A"[..], b"a", b"b"]);
+        assert_eq!(list_directory("/", &sorted), list_directory("/", &entries));
     }
 
     #[test]
@@ -191,7 +210,7 @@ mod tests {
         // Captured from python3 -m http.server for the same tree.
         let body = list_directory(
             "/",
-            vec![
+            &[
                 entry("sub", true, false),
                 entry("we ird&<>.txt", false, false),
                 entry("a.txt", false, false),
@@ -211,7 +230,7 @@ mod tests {
     fn sorts_case_insensitively_and_marks_links_to_dirs() {
         let body = list_directory(
             "/d/?q=<x>",
-            vec![entry("b", false, false), entry("A", false, false), entry("Ld", true, true)],
+            &[entry("b", false, false), entry("A", false, false), entry("Ld", true, true)],
         );
         let s = String::from_utf8(body).unwrap();
         assert!(s.contains("<title>Directory listing for /d/?q=&lt;x&gt;</title>"));
@@ -223,7 +242,7 @@ mod tests {
 
     #[test]
     fn non_utf8_names_keep_their_bytes() {
-        let body = list_directory("/", vec![ListingEntry::new(b"\xe9".to_vec(), false, false)]);
+        let body = list_directory("/", &[ListingEntry::new(b"\xe9".to_vec(), false, false)]);
         let needle: &[u8] = b"<li><a href=\"%ED%B3%A9\">\xe9</a></li>";
         assert!(body.windows(needle.len()).any(|w| w == needle));
     }

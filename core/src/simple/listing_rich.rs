@@ -147,7 +147,7 @@ pub fn listing_html(
     if page.rich {
         return rich_page(target, entries, page, query);
     }
-    let mut out = list_directory(target, entries);
+    let mut out = list_directory(target, &entries);
     if page.upload_form && out.ends_with(DEFAULT_PAGE_END) {
         out.truncate(out.len() - DEFAULT_PAGE_END.len());
         out.extend_from_slice(UPLOAD_FORM);
@@ -546,12 +546,12 @@ mod tests {
         let q = query(SortKey::Size, SortOrder::Desc);
         assert_eq!(
             listing_html("/d/?sort=size", entries(), &plain, &q),
-            list_directory("/d/?sort=size", entries())
+            list_directory("/d/?sort=size", &entries())
         );
 
         let with_form = ListingPage { rich: false, upload_form: true };
         let html = String::from_utf8(listing_html("/d/", entries(), &with_form, &q)).unwrap();
-        let cpython = String::from_utf8(list_directory("/d/", entries())).unwrap();
+        let cpython = String::from_utf8(list_directory("/d/", &entries())).unwrap();
         let form = std::str::from_utf8(UPLOAD_FORM).unwrap();
         assert_eq!(html, cpython.replace("</ul>\n<hr>\n", &format!("</ul>\n{form}<hr>\n")));
         assert!(html.contains(

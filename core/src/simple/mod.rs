@@ -17,7 +17,7 @@ pub(crate) mod url;
 
 pub use files::{Committed, FileKind, Files, LinkOutsideRoot, ListingEntry, Metadata, UploadFile};
 pub use handler::SimpleHandler;
-pub use listing::list_directory;
+pub use listing::{list_directory, sort_for_listing};
 pub use listing_rich::{
     listing_html, listing_json, parse_listing_query, ListingPage, ListingQuery, SortKey, SortOrder,
 };

@@ -72,6 +72,14 @@ struct Root {
     confinement: Confinement,
 }
 
+/// A directory's entries as [`NativeFiles::listing`] has them.
+enum Listing {
+    /// Kept by the cache, shared with other requests.
+    Shared(Arc<[ListingEntry]>),
+    /// Read for this request alone.
+    Owned(Vec<ListingEntry>),
+}
+
 /// Files below the root.
 #[derive(Debug, Clone)]
 pub struct NativeFiles {
@@ -137,6 +145,31 @@ impl NativeFiles {
                 let full = self.walk_confined(path)?;
                 Ok(rfs::open(&full, flags, Mode::empty())?)
             }
+        }
+    }
+
+    /// The entries of the directory `path`: from the cache when kept,
+    /// else read now (and kept, sorted once for every request that lists
+    /// them, when they may be).
+    fn listing(&mut self, path: &LocalPath) -> io::Result<Listing> {
+        if let Some(entries) = file_cache::lookup_listing(path) {
+            return Ok(Listing::Shared(entries));
+        }
+        // Watched before it is read, as a file is (see file_cache).
+        let watched = if file_cache::enabled() && !self.is_symlink(path) {
+            file_cache::watch(&file_cache::directories_to(&self.root.real, path))
+        } else {
+            None
+        };
+        let mut entries = self.list_dir(path)?.1;
+        match watched {
+            Some(watched) => {
+                sort_for_listing(&mut entries);
+                let entries: Arc<[ListingEntry]> = entries.into();
+                file_cache::insert_listing(watched, path, &entries);
+                Ok(Listing::Shared(entries))
+            }
+            None => Ok(Listing::Owned(entries)),
         }
     }
 
@@ -277,29 +310,17 @@ impl Files for NativeFiles {
     }
 
     fn read_dir(&mut self, path: &LocalPath) -> io::Result<Vec<ListingEntry>> {
-        self.read_dir_shared(path).map(|entries| entries.to_vec())
+        Ok(match self.listing(path)? {
+            Listing::Shared(entries) => entries.to_vec(),
+            Listing::Owned(entries) => entries,
+        })
     }
 
-    /// From the cache when kept, else read (and kept when it may be).
     fn read_dir_shared(&mut self, path: &LocalPath) -> io::Result<Arc<[ListingEntry]>> {
-        if let Some(entries) = file_cache::lookup_listing(path) {
-            return Ok(entries);
-        }
-        // Watched before it is read, as a file is (see file_cache).
-        let watched = if file_cache::enabled() && !self.is_symlink(path) {
-            file_cache::watch(&file_cache::directories_to(&self.root.real, path))
-        } else {
-            None
-        };
-        let mut entries = self.list_dir(path)?.1;
-        if let Some(watched) = watched {
-            // Sorted once here rather than by every request that lists it.
-            sort_for_listing(&mut entries);
-            let entries: Arc<[ListingEntry]> = entries.into();
-            file_cache::insert_listing(watched, path, &entries);
-            return Ok(entries);
-        }
-        Ok(entries.into())
+        Ok(match self.listing(path)? {
+            Listing::Shared(entries) => entries,
+            Listing::Owned(entries) => entries.into(),
+        })
     }
 
     /// Each entry's size and time follow links that stay below the root;
